@@ -1,0 +1,1 @@
+"""The command-line skin over the library: parse flags, call the library, map errors."""
