@@ -1,0 +1,467 @@
+"""Content hashes of package directories: git tree ids, computed in batches.
+
+A package is tagged by the git tree id of its source directory, so the same content always
+gets the same tag, whether or not it is committed.
+
+Rules, per directory (symlinks in its path resolved first, as `os.path.realpath` does):
+
+- **In a git repository, clean**: the tree id of the directory at HEAD, exactly what
+  `git rev-parse HEAD:DIR` (or `HEAD^{tree}` for the top level) prints.
+- **In a git repository, dirty**: the tree id the directory would have if its working content
+  were committed now (`git add -A`), with `dirty=True`. A directory is dirty iff
+  `git status` reports any change under it (staged or not, including untracked files that are
+  not ignored; a staged change that was reverted in the working tree still counts), or HEAD
+  has no tree at its path (not committed yet, a file or a submodule in HEAD, or no commit at
+  all). A directory holding nothing git would commit (empty, or only ignored files) and absent
+  from HEAD therefore gets the empty tree `EMPTY_TREE`, dirty: its tag names content that
+  nobody can check out.
+- **Outside any git repository**: the tree id git would compute for the content, computed here
+  without git, always dirty. No ignore rules apply except that `.git` entries are skipped
+  (git can never store them); empty directories are omitted, as git cannot store them.
+
+Cost is what `show-tag` over many packages needs: directories are grouped by repository (found
+by looking for `.git` upward, without running git) and each repository costs a fixed number of
+git processes however many packages it holds — at most seven: `rev-parse` (objects directory
+and HEAD's tree), `status`, `ls-tree` of HEAD for the clean ones, and for the dirty ones a
+scratch index built by `read-tree`, `update-index` (fed exactly the paths `status` reported,
+so unchanged files are never re-hashed), `write-tree` and `ls-tree`.
+
+The user's repository is never changed: `status` runs with `GIT_OPTIONAL_LOCKS=0` so it does not
+refresh the index, and the scratch index and every object written for it live in a temporary
+directory (`GIT_INDEX_FILE`, `GIT_OBJECT_DIRECTORY`, with the real object store as an
+alternate for reading) that is deleted afterwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lkpkg.errors import EnvironmentProblem, GitError, InputError
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+
+# Inherited GIT_* variables can point git at another repository, index or object store than
+# the one we located (inside a git hook, GIT_DIR and GIT_INDEX_FILE are set) or change how it
+# reads pathspecs, so all are dropped except these, which only pick configuration files or
+# turn on tracing.
+_KEPT_GIT_VARIABLES = frozenset(
+    {
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_SYSTEM",
+        "GIT_CONFIG_NOSYSTEM",
+        "GIT_EXEC_PATH",
+        "GIT_TRACE",
+        "GIT_TRACE2",
+        "GIT_TRACE2_EVENT",
+        "GIT_TRACE2_PERF",
+    }
+)
+
+# Paths are passed and read as exact bytes: no globbing or magic in pathspecs (a package may
+# be named "p*"), no quoting of names in output.
+_GIT_OPTIONS: tuple[bytes, ...] = (
+    b"--no-pager",
+    b"--literal-pathspecs",
+    b"-c",
+    b"core.quotepath=off",
+)
+
+# For commands that write the scratch index: a split index would put a shared index file into
+# the user's .git directory. Sparse-checkout settings are turned off too, as a precaution: the
+# scratch index must hold HEAD's full tree, with no skip-worktree or sparse directory entries.
+_SCRATCH_OPTIONS: tuple[bytes, ...] = (
+    b"-c",
+    b"core.splitIndex=false",
+    b"-c",
+    b"core.untrackedCache=false",
+    b"-c",
+    b"core.sparseCheckout=false",
+    b"-c",
+    b"index.sparse=false",
+)
+
+
+@dataclass(frozen=True)
+class TreeHash:
+    """A directory's content hash: its (would-be) git tree id and whether it is uncommitted."""
+
+    tree: str
+    dirty: bool
+
+    @property
+    def tag(self) -> str:
+        return f"{self.tree}-dirty" if self.dirty else self.tree
+
+
+def combine(main: TreeHash, extras: Sequence[TreeHash]) -> TreeHash:
+    """Fold extra source directories into a package's hash, as linuxkit does.
+
+    The combined id is the SHA-1 of the package's tree id followed by every extra tree id (hex,
+    without any `-dirty`), in order; the result is dirty if any part is.
+    """
+    if not extras:
+        return main
+    joined = main.tree + "".join(extra.tree for extra in extras)
+    return TreeHash(
+        tree=hashlib.sha1(joined.encode("ascii")).hexdigest(),  # noqa: S324 - linuxkit's id
+        dirty=main.dirty or any(extra.dirty for extra in extras),
+    )
+
+
+def tree_hashes(dirs: Sequence[Path]) -> list[TreeHash]:
+    """The content hash of each directory, in input order; see the module docstring."""
+    real_dirs: list[Path] = []
+    labels: dict[Path, str] = {}
+    for directory in dirs:
+        real = Path(directory).resolve()
+        if not real.exists():
+            raise InputError(f"{directory}: no such package directory")
+        if not real.is_dir():
+            raise InputError(f"{directory}: not a directory")
+        real_dirs.append(real)
+        labels.setdefault(real, str(directory))
+
+    results: dict[Path, TreeHash] = {}
+    repos: dict[Path, dict[bytes, str]] = {}
+    for real, label in labels.items():
+        top = _repository_top(real)
+        if top is None:
+            results[real] = TreeHash(directory_tree_id(real), dirty=True)
+        else:
+            # git names paths relative to the top level, as bytes; b"" is the top itself.
+            rel = b"" if real == top else os.fsencode(real.relative_to(top))
+            repos.setdefault(top, {})[rel] = label
+    for top, members in repos.items():
+        for rel, found in _Repository(top, members).tree_hashes().items():
+            results[top / os.fsdecode(rel)] = found
+    return [results[real] for real in real_dirs]
+
+
+def _repository_top(directory: Path) -> Path | None:
+    """The nearest enclosing directory holding a `.git` entry (a directory, or the file a
+    worktree or submodule has), or None outside any repository."""
+    for candidate in (directory, *directory.parents):
+        dot_git = candidate / ".git"
+        if dot_git.is_symlink() or dot_git.exists():
+            return candidate
+    return None
+
+
+def _spawn(
+    argv: Sequence[bytes],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run one git process; the single place this module starts processes."""
+    try:
+        return subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=dict(env),
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem(
+            "git: not found; computing a package's content hash needs it installed"
+        ) from exc
+
+
+def _git_environment() -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("GIT_") or name in _KEPT_GIT_VARIABLES
+    }
+    env.update(
+        {
+            "LC_ALL": "C",
+            "GIT_PAGER": "cat",
+            "PAGER": "cat",
+            "GIT_OPTIONAL_LOCKS": "0",
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+    )
+    return env
+
+
+def _quote_alternate(path: bytes) -> bytes:
+    # GIT_ALTERNATE_OBJECT_DIRECTORIES is colon-separated; git reads an entry that starts with
+    # a double quote as a C-quoted string, which is how a path holding ':' gets through.
+    if b":" not in path and not path.startswith(b'"'):
+        return path
+    out = bytearray(b'"')
+    for byte in path:
+        if byte in b'"\\':
+            out += b"\\" + bytes([byte])
+        elif byte < 0x20 or byte == 0x7F:
+            out += b"\\%03o" % byte
+        else:
+            out.append(byte)
+    out += b'"'
+    return bytes(out)
+
+
+def _containing(dirs: Iterable[bytes], paths: Iterable[bytes]) -> set[bytes]:
+    """Those of `dirs` (relative to the top level, b"" for the top) that hold any of `paths`."""
+    wanted = set(dirs)
+    hit: set[bytes] = set()
+    for path in paths:
+        # Walk up the path's ancestors rather than test every directory against every path,
+        # since a dirty tree can report many thousands of untracked files.
+        current = path
+        while True:
+            if current in wanted:
+                hit.add(current)
+            if not current:
+                break
+            current = current.rpartition(b"/")[0]
+        if hit == wanted:
+            break
+    return hit
+
+
+class _Repository:
+    """The package directories of one repository, hashed with a fixed number of git runs."""
+
+    def __init__(self, top: Path, members: Mapping[bytes, str]) -> None:
+        self.top = top
+        self.members = dict(members)
+        self.env = _git_environment()
+        # Naming the repository explicitly keeps git from wandering further up than the `.git`
+        # we found (it would, were that `.git` not a valid repository).
+        self.base_argv: list[bytes] = [
+            b"git",
+            b"--git-dir=" + os.fsencode(top / ".git"),
+            b"--work-tree=" + os.fsencode(top),
+            *_GIT_OPTIONS,
+        ]
+
+    def tree_hashes(self) -> dict[bytes, TreeHash]:
+        objects, head_tree = self._objects_and_head()
+        changed = self._changed_paths()
+        dirty = set(self.members) if head_tree is None else _containing(self.members, changed)
+
+        results: dict[bytes, TreeHash] = {}
+        clean = [rel for rel in self.members if rel not in dirty]
+        if head_tree is not None and clean:
+            committed = self._subtrees(head_tree, clean, self.env)
+            for rel in clean:
+                if rel in committed:
+                    results[rel] = TreeHash(committed[rel], dirty=False)
+                else:
+                    # Nothing under it differs from HEAD, and HEAD has nothing there.
+                    results[rel] = TreeHash(EMPTY_TREE, dirty=True)
+        if dirty:
+            would_be = self._would_be_subtrees(objects, head_tree, changed, sorted(dirty))
+            for rel in dirty:
+                results[rel] = TreeHash(would_be.get(rel, EMPTY_TREE), dirty=True)
+        return results
+
+    def _describe(self) -> str:
+        labels = list(self.members.values())
+        more = len(labels) - 1
+        return labels[0] + (f" (and {more} more in the same repository)" if more else "")
+
+    def _git(
+        self,
+        *args: bytes,
+        env: Mapping[str, str],
+        stdin: bytes | None = None,
+        ok: Iterable[int] = (0,),
+        options: Sequence[bytes] = (),
+    ) -> subprocess.CompletedProcess[bytes]:
+        argv = [*self.base_argv, *options, *args]
+        done = _spawn(argv, cwd=self.top, env=env, stdin=stdin)
+        if done.returncode not in tuple(ok):
+            lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = lines[-1] if lines else f"exit status {done.returncode}"
+            raise GitError(f"{self._describe()}: git {args[0].decode()} failed: {reason}")
+        return done
+
+    def _objects_and_head(self) -> tuple[Path, str | None]:
+        """The real object directory and HEAD's tree id (None when HEAD has no commit yet)."""
+        done = self._git(
+            b"rev-parse",
+            b"--git-path",
+            b"objects",
+            b"--verify",
+            b"-q",
+            b"HEAD^{tree}",
+            env=self.env,
+            ok=(0, 1),
+        )
+        lines = done.stdout.split(b"\n")
+        objects = self.top / os.fsdecode(lines[0])
+        if done.returncode == 1:
+            return objects, None
+        return objects, lines[1].decode("ascii")
+
+    def _pathspecs(self, rels: Iterable[bytes]) -> list[bytes]:
+        # The top level as a pathspec would be "", which git rejects; no pathspec means all.
+        rels = list(rels)
+        return [] if b"" in rels else [b"--", *rels]
+
+    def _changed_paths(self) -> list[bytes]:
+        """Every path under the member directories that differs between HEAD, the index and
+        the working tree, or is untracked and not ignored."""
+        done = self._git(
+            b"status",
+            b"--porcelain=v1",
+            b"-z",
+            b"--no-renames",
+            b"--untracked-files=all",
+            b"--ignore-submodules=none",
+            *self._pathspecs(self.members),
+            env=self.env,
+        )
+        # Each record is "XY <path>"; an embedded repository shows as "?? dir/".
+        return [record[3:].rstrip(b"/") for record in done.stdout.split(b"\0") if record]
+
+    def _subtrees(
+        self, tree: str, rels: Sequence[bytes], env: Mapping[str, str]
+    ) -> dict[bytes, str]:
+        """The tree id at each of `rels` inside `tree`; absent when it is not a tree there."""
+        found: dict[bytes, str] = {b"": tree} if b"" in rels else {}
+        wanted = {rel for rel in rels if rel}
+        if not wanted:
+            return found
+        # `-r` because without it ls-tree shows only the deepest of nested paths; `-d` keeps
+        # the listing to trees, so its size is the number of directories, not of files.
+        done = self._git(
+            b"ls-tree",
+            b"-r",
+            b"-d",
+            b"-z",
+            b"--full-tree",
+            tree.encode("ascii"),
+            b"--",
+            *sorted(wanted),
+            env=env,
+        )
+        for record in done.stdout.split(b"\0"):
+            if not record:
+                continue
+            info, _, path = record.partition(b"\t")
+            _mode, kind, object_id = info.split(b" ")
+            if kind == b"tree" and path in wanted:
+                found[path] = object_id.decode("ascii")
+        return found
+
+    def _would_be_subtrees(
+        self,
+        objects: Path,
+        head_tree: str | None,
+        changed: Sequence[bytes],
+        rels: Sequence[bytes],
+    ) -> dict[bytes, str]:
+        """The tree id each of `rels` would have if the working tree were committed now."""
+        scratch = Path(tempfile.mkdtemp(prefix="lkpkg-treehash-"))
+        try:
+            scratch_objects = scratch / "objects"
+            scratch_objects.mkdir()
+            env = {
+                **self.env,
+                "GIT_INDEX_FILE": str(scratch / "index"),
+                "GIT_OBJECT_DIRECTORY": str(scratch_objects),
+                "GIT_ALTERNATE_OBJECT_DIRECTORIES": os.fsdecode(
+                    _quote_alternate(os.fsencode(objects))
+                ),
+            }
+            if head_tree is not None:
+                self._git(
+                    b"read-tree", head_tree.encode("ascii"), env=env, options=_SCRATCH_OPTIONS
+                )
+            if changed:
+                # Only the paths status reported can differ from HEAD, so updating exactly those
+                # gives what `git add -A` would, without re-hashing unchanged files and without
+                # add's complaints about pathspecs that lie under an ignored directory.
+                self._git(
+                    b"update-index",
+                    b"--add",
+                    b"--remove",
+                    b"--replace",
+                    b"-z",
+                    b"--stdin",
+                    env=env,
+                    stdin=b"".join(path + b"\0" for path in changed),
+                    options=_SCRATCH_OPTIONS,
+                )
+            written = self._git(b"write-tree", env=env, options=_SCRATCH_OPTIONS)
+            tree = written.stdout.strip().decode("ascii")
+            return self._subtrees(tree, rels, env)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def directory_tree_id(directory: Path) -> str:
+    """The tree id git would give `directory`'s content, computed without git.
+
+    `.git` entries are skipped and directories with nothing to store are omitted, as in git;
+    a directory with nothing at all to store has the empty tree's id.
+    """
+    raw = _tree_id(directory, str(directory))
+    return raw.hex() if raw is not None else EMPTY_TREE
+
+
+def _tree_id(path: Path, label: str) -> bytes | None:
+    """The raw tree id of `path`, or None when git would store nothing for it."""
+    entries: list[tuple[bytes, bytes, bytes, bytes]] = []
+    try:
+        for child in path.iterdir():
+            name = os.fsencode(child.name)
+            # git refuses `.git` in any letter case anywhere in a tree.
+            if name.lower() == b".git":
+                continue
+            info = child.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                # Not Path.readlink: it would normalise the target ("a//b/" becomes "a/b"),
+                # and the blob must hold the target's exact bytes.
+                target = os.fsencode(os.readlink(child))  # noqa: PTH115
+                entries.append((name, b"120000", name, _blob_id(target)))
+            elif stat.S_ISREG(info.st_mode):
+                mode = b"100755" if info.st_mode & stat.S_IXUSR else b"100644"
+                entries.append((name, mode, name, _file_blob_id(child, label)))
+            elif stat.S_ISDIR(info.st_mode):
+                subtree = _tree_id(child, label)
+                if subtree is not None:
+                    # git orders a tree as if its name ended in "/".
+                    entries.append((name + b"/", b"40000", name, subtree))
+            # Sockets, FIFOs and devices are skipped, as git skips them.
+    except OSError as exc:
+        where = exc.filename if exc.filename is not None else path
+        raise InputError(f"{label}: cannot read {where}: {exc.strerror}") from exc
+    if not entries:
+        return None
+    entries.sort()
+    body = b"".join(mode + b" " + name + b"\0" + object_id for _, mode, name, object_id in entries)
+    return hashlib.sha1(b"tree %d\0" % len(body) + body).digest()  # noqa: S324 - git's id
+
+
+def _blob_id(content: bytes) -> bytes:
+    return hashlib.sha1(b"blob %d\0" % len(content) + content).digest()  # noqa: S324 - git's id
+
+
+def _file_blob_id(path: Path, label: str) -> bytes:
+    with path.open("rb") as stream:
+        size = os.fstat(stream.fileno()).st_size
+        digest = hashlib.sha1(b"blob %d\0" % size)  # noqa: S324 - git's id
+        read = 0
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+            read += len(chunk)
+    if read != size:
+        raise InputError(f"{label}: {path} changed while it was being hashed")
+    return digest.digest()
