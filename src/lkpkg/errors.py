@@ -85,3 +85,7 @@ def exit_code_for(error: BaseException) -> int:
     if isinstance(error, LkpkgError):
         return error.exit_code
     return EXIT_FAILED
+
+
+class FormatError(LkpkgError):
+    """An OCI manifest, index, descriptor or image config has the wrong shape or is not JSON."""
