@@ -1,0 +1,685 @@
+"""The local cache: an OCI image layout directory in the shape linuxkit's cache uses.
+
+    <root>/oci-layout            {"imageLayoutVersion":"1.0.0"}
+    <root>/index.json            an image index; each entry names a ref by annotation
+    <root>/blobs/sha256/<hex>    content-addressed blobs
+    <root>/.lock                 flock(2) target serialising index.json rewrites
+    <root>/.tmp/                 staging for atomic renames (same filesystem as blobs/)
+
+An index.json entry carries `org.opencontainers.image.ref.name` = a fully qualified reference
+(`docker.io/wombat/hello:abc123` for a multi-platform index, `...:abc123-amd64` for a single
+manifest). See README.md in this package for the invariants every method keeps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import stat
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from lkpkg.errors import CacheError, DigestMismatch, FormatError, ReferenceError_
+from lkpkg.oci import mediatypes
+from lkpkg.oci.digest import (
+    CHUNK_SIZE,
+    SHA256,
+    DigestingWriter,
+    algorithm_of,
+    digest_of,
+    digest_stream,
+    hex_of,
+    sha256_digest,
+    validate_digest,
+)
+from lkpkg.oci.model import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    Platform,
+    canonical_bytes,
+    config_platform,
+    parse_manifest_bytes,
+)
+from lkpkg.reference import Reference
+
+REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
+LAYOUT_VERSION = "1.0.0"
+CACHE_ENV = "LINUXKIT_CACHE"
+
+_LAYOUT_FILE = "oci-layout"
+_INDEX_FILE = "index.json"
+_LOCK_FILE = ".lock"
+_TMP_DIR = ".tmp"
+_BLOB_MODE = 0o644
+_MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
+
+
+def default_cache_dir() -> Path:
+    """`$LINUXKIT_CACHE` if set, else `~/.linuxkit/cache`, the directory linuxkit uses."""
+    override = os.environ.get(CACHE_ENV)
+    if override:
+        return Path(override).expanduser()
+    return Path.home() / ".linuxkit" / "cache"
+
+
+class Cache:
+    """An OCI image layout on disk. Nothing is created until the first write."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        # The RLock excludes other threads of this process (flock is per open file, so it cannot
+        # tell two threads apart); the flock excludes other processes. `_depth` makes `lock()`
+        # reentrant so a caller can hold it across several writes that each take it again.
+        self._mutex = threading.RLock()
+        self._depth = 0
+        self._lock_fd: int | None = None
+        self._ready = False
+
+    def __repr__(self) -> str:
+        return f"Cache({str(self.root)!r})"
+
+    # -- locking and layout -------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the cache's exclusive lock; reentrant within this `Cache` object."""
+        with self._mutex:
+            if self._depth == 0:
+                self._lock_fd = self._acquire_flock()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0 and self._lock_fd is not None:
+                    fd, self._lock_fd = self._lock_fd, None
+                    os.close(fd)  # closing the only descriptor releases the flock
+
+    def _acquire_flock(self) -> int:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as e:
+            raise CacheError(f"cannot lock the cache {self.root}: {e.strerror}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as e:
+            os.close(fd)
+            raise CacheError(f"cannot lock the cache {self.root}: {e.strerror}") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _ensure_layout(self) -> None:
+        if self._ready:
+            return
+        try:
+            (self.root / "blobs" / SHA256).mkdir(parents=True, exist_ok=True)
+            (self.root / _TMP_DIR).mkdir(exist_ok=True)
+            # Under the lock so a first-time empty index.json cannot replace one that another
+            # process has just written a ref into.
+            with self.lock():
+                if not (self.root / _LAYOUT_FILE).exists():
+                    layout = {"imageLayoutVersion": LAYOUT_VERSION}
+                    self._atomic_write(self.root / _LAYOUT_FILE, canonical_bytes(layout))
+                if not (self.root / _INDEX_FILE).exists():
+                    self._atomic_write(self.root / _INDEX_FILE, canonical_bytes(_empty_index()))
+        except OSError as e:
+            raise CacheError(f"cannot initialise the cache {self.root}: {e.strerror}") from None
+        self._check_layout_version()
+        self._ready = True
+
+    def _check_layout_version(self) -> None:
+        path = self.root / _LAYOUT_FILE
+        try:
+            layout = json.loads(path.read_bytes())
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError) as e:
+            raise CacheError(f"{path}: unreadable: {e}") from None
+        version = layout.get("imageLayoutVersion") if isinstance(layout, dict) else None
+        if version != LAYOUT_VERSION:
+            raise CacheError(f"{path}: unsupported imageLayoutVersion {version!r}")
+
+    def _tmp_path(self, purpose: str) -> Path:
+        return self.root / _TMP_DIR / f"{purpose}-{os.getpid()}-{secrets.token_hex(8)}"
+
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        """Write `data` to `path` so that readers see either the old file or all of `data`."""
+        fd, name = tempfile.mkstemp(dir=self.root / _TMP_DIR, prefix="write-")
+        tmp = Path(name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fchmod(out.fileno(), _BLOB_MODE)
+                # fsync before rename: otherwise a crash can leave the new name on old, empty data.
+                os.fsync(out.fileno())
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
+        _fsync_dir(path.parent)
+
+    # -- blobs ---------------------------------------------------------------------------
+
+    def blob_path(self, digest: str) -> Path:
+        """Where the blob named `digest` lives (whether or not it is there)."""
+        return self.root / "blobs" / algorithm_of(digest) / hex_of(digest)
+
+    def has_blob(self, digest: str) -> bool:
+        return self.blob_path(digest).is_file()
+
+    def read_blob(self, digest: str) -> bytes:
+        """The blob's bytes, verified against `digest` (`DigestMismatch` if corrupt)."""
+        path = self.blob_path(digest)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CacheError(f"blob {digest} is not in the cache {self.root}") from None
+        except OSError as e:
+            raise CacheError(f"cannot read {path}: {e.strerror}") from None
+        actual = digest_of(data, algorithm_of(digest))
+        if actual != digest:
+            raise DigestMismatch(f"blob {path} is corrupt: its content hashes to {actual}")
+        return data
+
+    def open_blob(self, digest: str) -> BinaryIO:
+        """An open binary file on the blob, for streaming. Not re-verified while read: blobs
+        are verified when written; use `read_blob` or `digest_stream` to check again."""
+        path = self.blob_path(digest)
+        try:
+            return path.open("rb")
+        except FileNotFoundError:
+            raise CacheError(f"blob {digest} is not in the cache {self.root}") from None
+        except OSError as e:
+            raise CacheError(f"cannot open {path}: {e.strerror}") from None
+
+    def write_blob(self, data: bytes, media_type: str) -> Descriptor:
+        """Store `data` under its sha256 digest; return its descriptor."""
+        digest = sha256_digest(data)
+        path = self.blob_path(digest)
+        # Comparing costs no more than hashing, and a damaged copy is repaired rather than kept.
+        if not _has_content(path, data):
+            self._ensure_layout()
+            try:
+                self._atomic_write(path, data)
+            except OSError as e:
+                raise CacheError(f"cannot write blob {digest}: {e.strerror}") from None
+        return Descriptor(media_type=media_type, digest=digest, size=len(data))
+
+    def ingest_file(
+        self, src: Path, digest: str | None = None, move: bool = False
+    ) -> tuple[str, int]:
+        """Store the file `src` as a blob; return its (digest, size).
+
+        The content is streamed, hashed and, if `digest` is given, checked against it: on a
+        mismatch `DigestMismatch` is raised and nothing is left in the cache (with `move`,
+        `src` is put back). With `move`, `src` is renamed into the cache when it is on the
+        same filesystem (else copied) and is gone after success. If the blob is already
+        present, `src` is not read.
+        """
+        src = Path(src)
+        expected = validate_digest(digest) if digest is not None else None
+        algorithm = algorithm_of(expected) if expected is not None else SHA256
+        if expected is not None and self.has_blob(expected):
+            size = self.blob_path(expected).stat().st_size
+            if move:
+                _unlink_quietly(src)
+            return expected, size
+        self._ensure_layout()
+        tmp = self._tmp_path("ingest")
+        moved = False
+        try:
+            try:
+                moved = move and self._claim_by_rename(src, tmp)
+                if moved:
+                    actual, size = _digest_and_sync(tmp, algorithm)
+                else:
+                    actual, size = _copy_digesting(src, tmp, algorithm)
+            except OSError as e:
+                raise CacheError(f"cannot ingest {src}: {e.strerror}") from None
+            if expected is not None and actual != expected:
+                raise DigestMismatch(f"{src}: expected {expected}, its content hashes to {actual}")
+            if moved:
+                tmp.chmod(
+                    _BLOB_MODE
+                )  # only once it is ours to keep; a refused file goes back as-is
+            self._commit(tmp, actual)
+        except BaseException:
+            if moved:
+                # The caller's file was renamed into .tmp; a failed ingest hands it back.
+                with contextlib.suppress(OSError):
+                    tmp.rename(src)
+            raise
+        finally:
+            _unlink_quietly(tmp)
+        if move and not moved:
+            _unlink_quietly(src)
+        return actual, size
+
+    def _claim_by_rename(self, src: Path, tmp: Path) -> bool:
+        """Rename `src` to `tmp` if it is a regular file on our filesystem; False to copy."""
+        try:
+            mode = src.lstat().st_mode
+        except OSError as e:
+            raise CacheError(f"cannot ingest {src}: {e.strerror}") from None
+        if not stat.S_ISREG(mode):
+            # Renaming a symlink would put a link, not content, into the cache.
+            return False
+        try:
+            src.rename(tmp)
+        except OSError as e:
+            if e.errno in (errno.EXDEV, errno.EPERM, errno.EACCES):
+                return False
+            raise
+        return True
+
+    def _commit(self, tmp: Path, digest: str) -> None:
+        """Rename a verified staged file into its blob path."""
+        final = self.blob_path(digest)
+        try:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp.replace(final)
+        except OSError as e:
+            raise CacheError(f"cannot store blob {digest}: {e.strerror}") from None
+        _fsync_dir(final.parent)
+
+    # -- manifests -----------------------------------------------------------------------
+
+    def put_manifest(self, manifest: ImageManifest | ImageIndex) -> Descriptor:
+        """Store a manifest or index lkpkg built; refuse if anything it names is missing."""
+        seen: set[str] = set()
+        for child in manifest.children():
+            self._check_complete(child, seen, f"the {_kind(manifest)} names")
+        return self.write_blob(canonical_bytes(manifest.to_json()), manifest.media_type)
+
+    def read_manifest(self, digest: str) -> ImageManifest | ImageIndex:
+        """Parse the manifest or index stored under `digest`."""
+        data = self.read_blob(digest)
+        try:
+            return parse_manifest_bytes(data)
+        except FormatError as e:
+            raise CacheError(f"blob {digest} in {self.root}: {e}") from None
+
+    def _check_complete(self, desc: Descriptor, seen: set[str], what: str) -> None:
+        """Raise `CacheError` unless `desc` and everything it reaches are stored."""
+        if desc.digest in seen:
+            return
+        path = self.blob_path(desc.digest)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise CacheError(
+                f"{what} {desc.digest} ({desc.media_type}), which is not in the cache {self.root}"
+            ) from None
+        if size != desc.size:
+            raise CacheError(
+                f"{what} {desc.digest} with size {desc.size}, but the stored blob has {size} bytes"
+            )
+        seen.add(desc.digest)
+        if desc.media_type in _MANIFESTS:
+            for child in self.read_manifest(desc.digest).children():
+                self._check_complete(child, seen, f"{desc.digest} names")
+
+    # -- refs ----------------------------------------------------------------------------
+
+    def refs(self) -> list[tuple[str, Descriptor]]:
+        """Every (ref name, descriptor) in index.json, sorted by name. The descriptor is the
+        entry without its ref-name annotation, as it was given to `set_ref`."""
+        out = []
+        for entry in self._read_index()["manifests"]:
+            name = _ref_name_of(entry)
+            if name is not None:
+                out.append((name, _without_ref_name(Descriptor.from_json(entry))))
+        return sorted(out, key=lambda pair: (pair[0], pair[1].digest))
+
+    def resolve(self, ref: str | Reference) -> Descriptor | None:
+        """The descriptor stored for exactly this ref name, or None."""
+        name = str(ref)
+        for entry in self._read_index()["manifests"]:
+            if _ref_name_of(entry) == name:
+                return _without_ref_name(Descriptor.from_json(entry))
+        return None
+
+    def set_ref(self, ref: str | Reference, desc: Descriptor) -> None:
+        """Point `ref` (fully qualified) at `desc`, replacing any entry of that name.
+
+        Refused with `CacheError` unless `desc` and everything it reaches are in the cache.
+        """
+        name = _qualified_ref(ref)
+        annotations = {**(desc.annotations or {}), REF_NAME_ANNOTATION: name}
+        entry = replace(desc, annotations=annotations).to_json()
+        with self.lock():
+            self._ensure_layout()
+            self._check_complete(desc, set(), f"ref {name} names")
+            # Re-read under the lock: another process may have added refs since we last looked,
+            # and the rewrite must carry them over.
+            index = self._read_index()
+            kept: list[Any] = []
+            placed = False
+            for existing in index["manifests"]:
+                if _ref_name_of(existing) != name:
+                    kept.append(existing)
+                elif not placed:
+                    kept.append(entry)  # keep the ref's position stable across updates
+                    placed = True
+            if not placed:
+                kept.append(entry)
+            index["manifests"] = kept
+            self._write_index(index)
+
+    def remove_ref(self, ref: str | Reference) -> None:
+        """Drop every index.json entry named `ref`; no error if there is none. Blobs stay."""
+        name = str(ref)
+        with self.lock():
+            index = self._read_index()
+            kept = [e for e in index["manifests"] if _ref_name_of(e) != name]
+            if len(kept) != len(index["manifests"]):
+                index["manifests"] = kept
+                self._write_index(index)
+
+    def _read_index(self) -> dict[str, Any]:
+        """index.json as a JSON object whose `manifests` entries are valid descriptors.
+
+        Entries are kept as raw JSON so that fields lkpkg does not model, written by other
+        tools, survive a rewrite untouched.
+        """
+        path = self.root / _INDEX_FILE
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return _empty_index()
+        except OSError as e:
+            raise CacheError(f"cannot read {path}: {e.strerror}") from None
+        try:
+            index = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as e:
+            raise CacheError(f"{path}: not valid JSON: {e}") from None
+        if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
+            raise CacheError(f"{path}: not an image index (no 'manifests' list)")
+        for i, entry in enumerate(index["manifests"]):
+            try:
+                Descriptor.from_json(entry)
+            except FormatError as e:
+                raise CacheError(f"{path}: manifests[{i}]: {e}") from None
+        return index
+
+    def _write_index(self, index: Mapping[str, Any]) -> None:
+        if self._depth == 0:
+            raise RuntimeError("index.json is only rewritten under the cache lock")
+        try:
+            self._atomic_write(self.root / _INDEX_FILE, canonical_bytes(index))
+        except OSError as e:
+            raise CacheError(f"cannot write {self.root / _INDEX_FILE}: {e.strerror}") from None
+
+    # -- platforms -----------------------------------------------------------------------
+
+    def image_for_platform(self, ref: str | Reference, platform: Platform) -> Descriptor | None:
+        """The single-platform manifest `ref` provides for `platform`, or None.
+
+        If `ref` names an index, the entry for `platform` is chosen (an exact variant match
+        first, then any variant when `platform` names none) and returned as the index lists it;
+        entries whose manifest is not stored are passed over. If `ref` names a single manifest,
+        it is returned when its config declares a matching platform.
+        """
+        desc = self.resolve(ref)
+        if desc is None:
+            return None
+        return self._select_platform(desc, platform, depth=0)
+
+    def _select_platform(
+        self, desc: Descriptor, platform: Platform, depth: int
+    ) -> Descriptor | None:
+        if depth > 8 or desc.media_type not in _MANIFESTS or not self.has_blob(desc.digest):
+            return None
+        parsed = self.read_manifest(desc.digest)
+        if isinstance(parsed, ImageManifest):
+            cfg = self._read_json(parsed.config.digest)
+            try:
+                declared = config_platform(cfg)
+            except FormatError as e:
+                raise CacheError(f"config {parsed.config.digest}: {e}") from None
+            return desc if declared.matches(platform) else None
+        for exact in (True, False):
+            for entry in parsed.manifests:
+                if (
+                    entry.platform is not None
+                    and entry.media_type in mediatypes.MANIFEST_TYPES
+                    and entry.platform.matches(platform, exact=exact)
+                    and self.has_blob(entry.digest)
+                ):
+                    return entry
+        for entry in parsed.manifests:
+            if entry.media_type in mediatypes.INDEX_TYPES:
+                found = self._select_platform(entry, platform, depth + 1)
+                if found is not None:
+                    return found
+        return None
+
+    def _read_json(self, digest: str) -> Mapping[str, Any]:
+        try:
+            value = json.loads(self.read_blob(digest))
+        except (UnicodeDecodeError, ValueError) as e:
+            raise CacheError(f"blob {digest}: not valid JSON: {e}") from None
+        if not isinstance(value, dict):
+            raise CacheError(f"blob {digest}: expected a JSON object")
+        return value
+
+    # -- import --------------------------------------------------------------------------
+
+    def import_layout(self, src_layout: Path, src_ref: str | None = None) -> Descriptor:
+        """Copy everything one entry of another OCI layout reaches into this cache.
+
+        The entry is the one whose ref-name annotation is `src_ref`, or the only entry when
+        `src_ref` is None. Blobs are hard-linked when possible, else copied, and verified
+        either way; children are stored before the manifests that name them. Returns the
+        entry's descriptor without annotations. Refs are not touched.
+        """
+        src = Path(src_layout)
+        top = _choose_entry(src, _read_layout_entries(src), src_ref)
+        self._ensure_layout()
+        self._import_tree(src, top, set())
+        return replace(top, annotations=None)
+
+    def _import_tree(self, src: Path, desc: Descriptor, seen: set[str]) -> None:
+        if desc.digest in seen:
+            return
+        seen.add(desc.digest)
+        if desc.media_type in _MANIFESTS:
+            data = _read_src_blob(src, desc)
+            try:
+                parsed = parse_manifest_bytes(data)
+            except FormatError as e:
+                raise CacheError(f"{src}: blob {desc.digest}: {e}") from None
+            for child in parsed.children():
+                self._import_tree(src, child, seen)
+            # Only now, with every child stored, may the manifest itself appear in the cache.
+        if _is_file_of_size(self.blob_path(desc.digest), desc.size):
+            return
+        self._import_blob(src, desc)
+
+    def _import_blob(self, src: Path, desc: Descriptor) -> None:
+        src_blob = _src_blob_path(src, desc)
+        if not src_blob.is_file():
+            raise CacheError(f"{src} lacks blob {desc.digest} ({desc.media_type}) it references")
+        algorithm = algorithm_of(desc.digest)
+        tmp = self._tmp_path("import")
+        try:
+            try:
+                try:
+                    os.link(src_blob, tmp)
+                except OSError:
+                    # Another filesystem, or hard links not permitted here: copy instead.
+                    actual, size = _copy_digesting(src_blob, tmp, algorithm)
+                else:
+                    # A link shares the source's bytes; they are verified all the same.
+                    actual, size = _digest_path(tmp, algorithm)
+            except OSError as e:
+                raise CacheError(f"cannot import {src_blob}: {e.strerror}") from None
+            if actual != desc.digest:
+                raise DigestMismatch(f"{src_blob} is corrupt: its content hashes to {actual}")
+            if size != desc.size:
+                raise CacheError(
+                    f"{src}: the descriptor of {desc.digest} says {desc.size} bytes,"
+                    f" the blob has {size}"
+                )
+            self._commit(tmp, actual)
+        finally:
+            _unlink_quietly(tmp)
+
+
+def _digest_path(path: Path, algorithm: str) -> tuple[str, int]:
+    with path.open("rb") as f:
+        return digest_stream(f, algorithm)
+
+
+def _digest_and_sync(path: Path, algorithm: str) -> tuple[str, int]:
+    with path.open("rb+") as f:
+        result = digest_stream(f, algorithm)
+        os.fsync(f.fileno())
+    return result
+
+
+def _copy_digesting(src: Path, dst: Path, algorithm: str) -> tuple[str, int]:
+    """Copy `src` to the new file `dst`, hashing on the way; fsync `dst`."""
+    with src.open("rb") as fin, dst.open("xb") as fout:
+        writer = DigestingWriter(fout, algorithm)
+        shutil.copyfileobj(fin, writer, CHUNK_SIZE)
+        fout.flush()
+        os.fchmod(fout.fileno(), _BLOB_MODE)
+        os.fsync(fout.fileno())
+    return writer.digest, writer.size
+
+
+def _fsync_dir(path: Path) -> None:
+    # Makes a rename durable. Best effort: some filesystems refuse fsync on directories.
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _is_file_of_size(path: Path, size: int) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return stat.S_ISREG(st.st_mode) and st.st_size == size
+
+
+def _kind(manifest: ImageManifest | ImageIndex) -> str:
+    return "index" if isinstance(manifest, ImageIndex) else "manifest"
+
+
+def _has_content(path: Path, data: bytes) -> bool:
+    if not _is_file_of_size(path, len(data)):
+        return False
+    try:
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def _unlink_quietly(path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+
+
+def _empty_index() -> dict[str, Any]:
+    return ImageIndex(manifests=()).to_json()
+
+
+def _ref_name_of(entry: Any) -> str | None:
+    annotations = entry.get("annotations") if isinstance(entry, dict) else None
+    if not isinstance(annotations, dict):
+        return None
+    name = annotations.get(REF_NAME_ANNOTATION)
+    return name if isinstance(name, str) else None
+
+
+def _without_ref_name(desc: Descriptor) -> Descriptor:
+    if not desc.annotations or REF_NAME_ANNOTATION not in desc.annotations:
+        return desc
+    rest = {k: v for k, v in desc.annotations.items() if k != REF_NAME_ANNOTATION}
+    return replace(desc, annotations=rest or None)
+
+
+def _qualified_ref(ref: str | Reference) -> str:
+    if isinstance(ref, Reference):
+        return str(ref)
+    qualified = str(Reference.parse(ref))
+    if qualified != ref:
+        raise ReferenceError_(
+            f"invalid reference '{ref}': the cache keys refs by the fully qualified '{qualified}'"
+        )
+    return qualified
+
+
+def _read_layout_entries(src: Path) -> list[Descriptor]:
+    if not (src / _LAYOUT_FILE).is_file():
+        raise CacheError(f"{src} is not an OCI image layout (no {_LAYOUT_FILE} file)")
+    path = src / _INDEX_FILE
+    try:
+        index = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise CacheError(f"{src} is not an OCI image layout (no {_INDEX_FILE})") from None
+    except (OSError, ValueError) as e:
+        raise CacheError(f"{path}: unreadable: {e}") from None
+    try:
+        return list(ImageIndex.from_json(index).manifests)
+    except FormatError as e:
+        raise CacheError(f"{path}: {e}") from None
+
+
+def _choose_entry(src: Path, entries: list[Descriptor], src_ref: str | None) -> Descriptor:
+    if src_ref is None:
+        if len(entries) != 1:
+            raise CacheError(f"{src}/index.json has {len(entries)} entries; name the one to import")
+        return entries[0]
+    named = [d for d in entries if (d.annotations or {}).get(REF_NAME_ANNOTATION) == src_ref]
+    if not named:
+        known = sorted({(d.annotations or {}).get(REF_NAME_ANNOTATION, "?") for d in entries})
+        raise CacheError(f"{src} has no entry named '{src_ref}' (it has: {', '.join(known)})")
+    if len({d.digest for d in named}) > 1:
+        raise CacheError(f"{src} has several different entries named '{src_ref}'")
+    return named[0]
+
+
+def _src_blob_path(src: Path, desc: Descriptor) -> Path:
+    return src / "blobs" / algorithm_of(desc.digest) / hex_of(desc.digest)
+
+
+def _read_src_blob(src: Path, desc: Descriptor) -> bytes:
+    path = _src_blob_path(src, desc)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CacheError(
+            f"{src} lacks blob {desc.digest} ({desc.media_type}) it references"
+        ) from None
+    except OSError as e:
+        raise CacheError(f"cannot read {path}: {e.strerror}") from None
+    actual = digest_of(data, algorithm_of(desc.digest))
+    if actual != desc.digest:
+        raise DigestMismatch(f"{path} is corrupt: its content hashes to {actual}")
+    if len(data) != desc.size:
+        raise CacheError(
+            f"{src}: descriptor of {desc.digest} says {desc.size} bytes, the blob has {len(data)}"
+        )
+    return data
