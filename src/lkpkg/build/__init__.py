@@ -1,0 +1,1 @@
+"""Builders: real build engines (buildah, a Docker engine) behind one interface."""

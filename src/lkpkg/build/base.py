@@ -1,0 +1,77 @@
+"""The one interface every builder implements, and the request it takes.
+
+A builder turns a build context into exactly one single-platform image and writes it as an
+OCI image layout at `out` under the reference name `ref`. It also leaves the image in its own
+image store under `request.local_name` (the seed's "local image", for `docker run` or
+`podman run`). It never writes to lkpkg's cache: the pipeline imports the layout, so a failed
+build leaves the cache untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from lkpkg.oci.model import Platform
+
+LAYOUT_REF = "lkpkg-build"
+
+
+@dataclass(frozen=True)
+class BaseInstance:
+    """One platform's image of a base, named `layout_ref` in the base's OCI layout."""
+
+    platform: Platform
+    layout_ref: str
+    manifest_digest: str
+    config_digest: str
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image a Dockerfile names in FROM that lkpkg's cache provides offline.
+
+    `name` is the fully qualified reference the FROM line resolves to; `layout` is an OCI
+    image layout holding every instance the cache has for it, one ref name per platform.
+    """
+
+    name: str
+    layout: Path
+    instances: tuple[BaseInstance, ...]
+
+    def for_platform(self, platform: Platform) -> BaseInstance | None:
+        for instance in self.instances:
+            if instance.platform.matches(platform):
+                return instance
+        return None
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    context: Path
+    dockerfile: Path
+    platform: Platform
+    local_name: str
+    build_args: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network: bool = False
+    use_layer_cache: bool = True
+    timestamp: int | None = None
+    bases: Sequence[BaseImage] = ()
+    verbose: bool = False
+
+
+class Builder(Protocol):
+    """What the pipeline needs of a build engine."""
+
+    name: str
+
+    def problem(self) -> str | None:
+        """Why this builder cannot run here (one line with the fix), or None when it can."""
+        ...
+
+    def build(self, request: BuildRequest, out: Path) -> None:
+        """Build `request` and write the image to an OCI layout at `out` as `LAYOUT_REF`."""
+        ...

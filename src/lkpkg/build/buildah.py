@@ -1,0 +1,144 @@
+"""buildah: the default, daemonless builder.
+
+How it runs, and why:
+- `--isolation chroot` works without user namespaces or a runtime daemon, and on every host
+  we target. chroot isolation cannot set `--network none`, so a build without network runs the
+  whole buildah process in a fresh network namespace (`unshare --net`): stricter than a
+  per-step setting, and nothing in the build can reach a registry either.
+- Bases from lkpkg's cache are offered as a local manifest list under the name the Dockerfile
+  uses, holding every platform the cache has, so `--platform X` resolves to X's instance
+  offline, and concurrent builds for different platforms see the same list.
+- `--timestamp` (the commit time) makes layer and config timestamps fixed: the same commit
+  gives the same manifest digest.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from lkpkg.build.base import LAYOUT_REF, BaseImage, BuildRequest
+from lkpkg.proc import run_logged, run_quiet
+
+
+@contextmanager
+def _flock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class BuildahBuilder:
+    name = "buildah"
+
+    def __init__(self, executable: str = "buildah", lock_dir: Path | None = None) -> None:
+        self.executable = executable
+        self._lock_dir = lock_dir or Path("/tmp/lkpkg-buildah-locks")  # noqa: S108
+
+    def problem(self) -> str | None:
+        if shutil.which(self.executable) is None:
+            return "buildah is not installed (apt-get install buildah), or use --builder docker"
+        return None
+
+    def _buildah(self, *args: str) -> list[str]:
+        return [self.executable, *args]
+
+    def _has_image(self, image_id: str) -> bool:
+        result = run_quiet(
+            self._buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id)
+        )
+        return result.returncode == 0
+
+    def _list_instances(self, name: str) -> set[str] | None:
+        result = run_quiet(self._buildah("manifest", "inspect", name))
+        if result.returncode != 0:
+            return None
+        try:
+            doc = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            return None
+        return {str(m.get("digest")) for m in doc.get("manifests", [])}
+
+    def provide_base(self, base: BaseImage) -> None:
+        """Make `base.name` resolve, per platform, to the cache's images in buildah's store."""
+        # Serialised per name: two builds sharing a base must not rebuild its list at once.
+        lock = self._lock_dir / (base.name.replace("/", "_").replace(":", "_") + ".lock")
+        with _flock(lock):
+            wanted = {i.manifest_digest for i in base.instances}
+            if self._list_instances(base.name) == wanted:
+                return
+            for instance in base.instances:
+                if not self._has_image(instance.config_digest.split(":", 1)[1]):
+                    self._pull_layout(base, instance.layout_ref, str(instance.platform))
+            # The name may be held by a plain image or a stale list; free it first.
+            run_quiet(self._buildah("manifest", "rm", base.name))
+            run_quiet(self._buildah("rmi", base.name))
+            run_logged(
+                self._buildah("manifest", "create", base.name), what=f"creating list {base.name}"
+            )
+            for instance in base.instances:
+                image_id = instance.config_digest.split(":", 1)[1]
+                run_logged(
+                    self._buildah("manifest", "add", base.name, f"containers-storage:{image_id}"),
+                    what=f"adding {instance.platform} to {base.name}",
+                )
+
+    def _pull_layout(self, base: BaseImage, ref: str, platform: str) -> None:
+        # buildah names an image pulled from an OCI layout after the layout's path, and refuses
+        # paths that are not valid image names (a `.tmp` component, say). A symlink with a
+        # hex name under a plain directory gives it one.
+        links = Path(tempfile.gettempdir()) / "lkpkg-bases"
+        links.mkdir(exist_ok=True)
+        link = links / hashlib.sha256(str(base.layout).encode()).hexdigest()[:16]
+        link.unlink(missing_ok=True)
+        link.symlink_to(base.layout)
+        try:
+            run_logged(
+                self._buildah("pull", "--quiet", f"oci:{link}:{ref}"),
+                what=f"loading base {base.name} ({platform}) into buildah",
+            )
+        finally:
+            link.unlink(missing_ok=True)
+
+    def build(self, request: BuildRequest, out: Path) -> None:
+        for base in request.bases:
+            self.provide_base(base)
+        argv = [
+            self.executable,
+            "build",
+            "--isolation",
+            "chroot",
+            "--platform",
+            str(request.platform),
+            "--file",
+            str(request.dockerfile),
+            "--tag",
+            request.local_name,
+        ]
+        argv += ["--layers"] if request.use_layer_cache else ["--no-cache"]
+        if request.timestamp is not None:
+            argv += ["--timestamp", str(request.timestamp)]
+        for key, value in request.build_args.items():
+            argv += ["--build-arg", f"{key}={value}"]
+        for key, value in request.labels.items():
+            argv += ["--label", f"{key}={value}"]
+        argv.append(str(request.context))
+        if not request.network:
+            argv = ["unshare", "--net", *argv]
+        run_logged(argv, what=f"buildah build for {request.platform}", echo=request.verbose)
+        if out.exists():
+            shutil.rmtree(out)
+        run_logged(
+            self._buildah("push", "--quiet", request.local_name, f"oci:{out}:{LAYOUT_REF}"),
+            what=f"exporting {request.local_name} from buildah",
+        )
