@@ -10,7 +10,7 @@ from lkpkg.oci.model import Platform
 
 @pytest.fixture
 def amd64_host(monkeypatch):
-    monkeypatch.setattr(platforms._platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr("platform.machine", lambda: "x86_64")
 
 
 def test_host_platform_uses_goarch_names(amd64_host):
