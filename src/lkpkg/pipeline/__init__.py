@@ -1,0 +1,1 @@
+"""Pipelines that compose the pieces: package → build → cache (→ registry → signature)."""

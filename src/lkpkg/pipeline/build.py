@@ -1,0 +1,293 @@
+"""Building packages into the local cache — the seed's `make tag`.
+
+Per package and platform: if the cache already has `ORG/IMAGE:TAG-ARCH` (and no `force`),
+the builder is not called. Otherwise the builder writes an OCI layout into the cache's
+scratch area; only after it succeeded are its blobs imported and the arch ref set. Last,
+`ORG/IMAGE:TAG` is (re)written as an index of every arch image the cache holds for that tag.
+A failed build therefore leaves the cache as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lkpkg.build.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
+from lkpkg.build.dockerfile import from_images
+from lkpkg.cache.layout import Cache
+from lkpkg.errors import BuildError, InputError, LkpkgError
+from lkpkg.oci import mediatypes
+from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform
+from lkpkg.package.model import Package, load_packages
+from lkpkg.platforms import host_platform, require_buildable
+from lkpkg.reference import Reference
+
+DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
+LKT_PKG = "@lkt:pkg:"
+
+
+@dataclass(frozen=True)
+class PlatformResult:
+    platform: Platform
+    descriptor: Descriptor
+    built: bool
+
+
+@dataclass(frozen=True)
+class PackageResult:
+    package: Package
+    reference: Reference
+    index: Descriptor
+    platforms: tuple[PlatformResult, ...]
+
+
+Reporter = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def target_platforms(package: Package, requested: Sequence[Platform] | None) -> list[Platform]:
+    """The platforms to build: the request filtered by build.yml arches, else the host's."""
+    arches = set(package.spec.arches)
+    if requested:
+        unsupported = [str(p) for p in requested if p.architecture not in arches]
+        if len(unsupported) == len(requested):
+            raise InputError(
+                f"{package.spec.display_path}: arches {list(package.spec.arches)} exclude "
+                f"{', '.join(unsupported)}"
+            )
+        return [p for p in requested if p.architecture in arches]
+    host = host_platform()
+    if host.architecture not in arches:
+        raise InputError(
+            f"{package.spec.display_path}: arches {list(package.spec.arches)} exclude the host's "
+            f"{host}; pass --platforms"
+        )
+    return [host]
+
+
+def _build_args(package: Package) -> dict[str, str]:
+    """linuxkit's automatic build args, then build.yml's buildArgs (which win)."""
+    args = {
+        "SOURCE": package.spec.gitrepo or DEFAULT_SOURCE,
+        "PKG_HASH": package.hash,
+        "PKG_IMAGE": package.repository,
+    }
+    if package.head is not None:
+        revision = package.head.commit + ("-dirty" if package.dirty else "")
+        args["REVISION"] = revision
+        stamp = _utc_stamp(package.head.time)
+        args["GOPKGVERSION"] = f"v0.0.0-{stamp}-{package.head.commit[:12]}"
+    epoch = _epoch(package)
+    if epoch is not None:
+        args["SOURCE_DATE_EPOCH"] = str(epoch)
+    for key, value in package.spec.build_arg_pairs:
+        args[key] = _resolve_lkt(value, package)
+    return args
+
+
+def _utc_stamp(epoch: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y%m%d%H%M%S")
+
+
+def _resolve_lkt(value: str, package: Package) -> str:
+    """`@lkt:pkg:PATH` (linuxkit's syntax) becomes that package's current `ORG/IMAGE:TAG`."""
+    if not value.startswith(LKT_PKG):
+        return value
+    target = package.directory / value[len(LKT_PKG) :]
+    (dependency,) = load_packages([target])
+    return f"{dependency.repository}:{dependency.tag}"
+
+
+def _epoch(package: Package) -> int | None:
+    """SOURCE_DATE_EPOCH: the user's, else the commit time (what makes rebuilds identical)."""
+    env = os.environ.get("SOURCE_DATE_EPOCH")
+    if env and env.isdigit():
+        return int(env)
+    return package.head.time if package.head is not None else None
+
+
+def _labels(package: Package) -> dict[str, str]:
+    labels = {"org.opencontainers.image.source": package.spec.gitrepo or DEFAULT_SOURCE}
+    if package.revision is not None:
+        labels["org.opencontainers.image.revision"] = package.revision
+    if package.spec.config is not None:
+        labels["org.mobyproject.config"] = json.dumps(package.spec.config, separators=(",", ":"))
+    return labels
+
+
+def _config_platform(cache: Cache, manifest_digest: str) -> tuple[Platform, str]:
+    manifest = cache.read_manifest(manifest_digest)
+    if not isinstance(manifest, ImageManifest):
+        raise BuildError(f"{manifest_digest}: expected an image manifest")
+    config = json.loads(cache.read_blob(manifest.config.digest))
+    platform = Platform(
+        str(config.get("os", "linux")), str(config.get("architecture", "")), config.get("variant")
+    )
+    return platform, manifest.config.digest
+
+
+def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:
+    """Bases the cache holds, each exposed as a tiny OCI layout sharing the cache's blobs."""
+    bases: list[BaseImage] = []
+    for number, name in enumerate(names):
+        try:
+            reference = Reference.parse(name)
+        except LkpkgError:
+            continue  # left to the builder, which reports it in its own words
+        descriptor = cache.resolve(str(reference))
+        if descriptor is None:
+            continue
+        manifests: list[str] = []
+        top = cache.read_manifest(descriptor.digest)
+        if isinstance(top, ImageIndex):
+            manifests = [
+                m.digest for m in top.manifests if m.media_type in mediatypes.MANIFEST_TYPES
+            ]
+        else:
+            manifests = [descriptor.digest]
+        layout = scratch / f"base-{number}"
+        layout.mkdir(parents=True)
+        (layout / "blobs").symlink_to(cache.root / "blobs")
+        (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+        instances: list[BaseInstance] = []
+        entries: list[Descriptor] = []
+        for position, digest in enumerate(manifests):
+            if not cache.has_blob(digest):
+                continue
+            platform, config_digest = _config_platform(cache, digest)
+            ref = f"i{position}"
+            instances.append(BaseInstance(platform, ref, digest, config_digest))
+            size = cache.blob_path(digest).stat().st_size
+            entries.append(
+                Descriptor(
+                    mediatypes.OCI_MANIFEST,
+                    digest,
+                    size,
+                    platform=platform,
+                    annotations={"org.opencontainers.image.ref.name": ref},
+                )
+            )
+        (layout / "index.json").write_text(
+            json.dumps(ImageIndex(manifests=tuple(entries)).to_json())
+        )
+        bases.append(BaseImage(str(reference), layout, tuple(instances)))
+    return bases
+
+
+def _write_index(cache: Cache, package: Package) -> tuple[Descriptor, list[Descriptor]]:
+    """(Re)write `ORG/IMAGE:TAG` as an index over every arch image the cache has for TAG."""
+    entries: list[Descriptor] = []
+    for arch in package.spec.arches:
+        descriptor = cache.resolve(str(package.arch_reference(arch)))
+        if descriptor is None:
+            continue
+        platform, _ = _config_platform(cache, descriptor.digest)
+        entries.append(
+            Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform=platform)
+        )
+    index = cache.put_manifest(ImageIndex(manifests=tuple(entries)))
+    cache.set_ref(str(package.reference()), index)
+    return index, entries
+
+
+def build_package(
+    package: Package,
+    *,
+    cache: Cache,
+    builder_factory: Callable[[], Builder],
+    platforms: Sequence[Platform] | None = None,
+    force: bool = False,
+    verbose: bool = False,
+    report: Reporter = _quiet,
+) -> PackageResult:
+    targets = target_platforms(package, platforms)
+    results: list[PlatformResult] = []
+    builder: Builder | None = None
+    for platform in targets:
+        arch_ref = package.arch_reference(platform.architecture)
+        existing = cache.resolve(str(arch_ref))
+        if existing is not None and not force:
+            report(f"{arch_ref.familiar()}: in cache, not rebuilt")
+            results.append(PlatformResult(platform, existing, built=False))
+            continue
+        require_buildable(platform)
+        if builder is None:
+            builder = builder_factory()
+        report(f"{arch_ref.familiar()}: building with {builder.name}")
+        results.append(
+            PlatformResult(
+                platform,
+                _build_one(package, platform, arch_ref, cache, builder, force, verbose),
+                True,
+            )
+        )
+    with cache.lock():
+        index, _ = _write_index(cache, package)
+    report(f"{package.reference().familiar()}: index {index.digest}")
+    return PackageResult(package, package.reference(), index, tuple(results))
+
+
+def _build_one(
+    package: Package,
+    platform: Platform,
+    arch_ref: Reference,
+    cache: Cache,
+    builder: Builder,
+    force: bool,
+    verbose: bool,
+) -> Descriptor:
+    scratch_root = cache.root / ".tmp"
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="build-") as tmp:
+        scratch = Path(tmp)
+        context = _context(package, scratch)
+        dockerfile = context / package.spec.dockerfile
+        args = _build_args(package)
+        request = BuildRequest(
+            context=context,
+            dockerfile=dockerfile,
+            platform=platform,
+            local_name=str(arch_ref),
+            build_args=args,
+            labels=_labels(package),
+            network=package.spec.network,
+            use_layer_cache=not (package.spec.disable_cache or force),
+            timestamp=_epoch(package),
+            bases=_base_images(cache, from_images(dockerfile, args), scratch),
+            verbose=verbose,
+        )
+        out = scratch / "out"
+        builder.build(request, out)
+        with cache.lock():
+            descriptor = cache.import_layout(out, LAYOUT_REF)
+            built_platform, _ = _config_platform(cache, descriptor.digest)
+            if built_platform.architecture != platform.architecture:
+                raise BuildError(
+                    f"{arch_ref.familiar()}: the builder produced {built_platform}, not {platform}"
+                )
+            cache.set_ref(str(arch_ref), descriptor)
+        return descriptor
+
+
+def _context(package: Package, scratch: Path) -> Path:
+    """The build context: the package dir, plus extra sources copied in at their `dst`."""
+    if not package.spec.extra_sources:
+        return package.directory
+    context = scratch / "context"
+    shutil.copytree(package.directory, context, symlinks=True)
+    for source in package.spec.extra_sources:
+        src = Path(source.src)
+        src = src if src.is_absolute() else package.directory / src
+        dst = context / source.dst.lstrip("/")
+        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+    return context
