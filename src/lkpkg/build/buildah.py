@@ -10,6 +10,7 @@ How it runs, and why:
   offline, and concurrent builds for different platforms see the same list.
 - `--timestamp` (the commit time) makes layer and config timestamps fixed: the same commit
   gives the same manifest digest.
+- No layer cache across builds (see `build`): correctness over speed.
 """
 
 from __future__ import annotations
@@ -125,7 +126,10 @@ class BuildahBuilder:
             "--tag",
             request.local_name,
         ]
-        argv += ["--layers"] if request.use_layer_cache else ["--no-cache"]
+        # Never --layers: buildah 1.28's layer cache keys ignore the platform, so an arm64
+        # build whose steps match an earlier amd64 build gets the amd64 image back. lkpkg's
+        # own cache already skips whole platforms that were built before.
+        argv.append("--no-cache")
         if request.timestamp is not None:
             argv += ["--timestamp", str(request.timestamp)]
         for key, value in request.build_args.items():
