@@ -1,0 +1,164 @@
+"""Shared fixtures: real services and tools, started on demand and cleaned up afterwards."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+BASE_REF = "localhost/debian:bookworm"
+
+
+def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+        "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    }
+    return run(["git", "-C", str(repo), *args], env=env).stdout.strip()
+
+
+@pytest.fixture(scope="session")
+def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache holding the Debian base for amd64 and arm64, made once per session by mkbase."""
+    if shutil.which("mmdebstrap") is None:
+        pytest.fail("mmdebstrap missing: run scripts/install")
+    cache = tmp_path_factory.mktemp("base-cache")
+    subprocess.run(
+        [str(ROOT / "scripts" / "mkbase"), "amd64", "arm64"],
+        check=True,
+        env={**os.environ, "LINUXKIT_CACHE": str(cache)},
+    )
+    return cache
+
+
+@pytest.fixture
+def cache_dir(base_cache: Path, tmp_path: Path) -> Path:
+    """A private copy of the base cache; blobs are hard links (they are immutable)."""
+    target = tmp_path / "cache"
+    run(["cp", "-al", str(base_cache), str(target)])
+    return target
+
+
+@pytest.fixture(scope="session")
+def buildah_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An isolated containers-storage for buildah, removed at the end of the session."""
+    root = tmp_path_factory.mktemp("buildah")
+    conf = root / "storage.conf"
+    conf.write_text(
+        f'[storage]\ndriver = "overlay"\ngraphroot = "{root}/graph"\nrunroot = "{root}/run"\n'
+    )
+    previous = os.environ.get("CONTAINERS_STORAGE_CONF")
+    os.environ["CONTAINERS_STORAGE_CONF"] = str(conf)
+    try:
+        yield root
+    finally:
+        subprocess.run(["buildah", "rm", "--all"], capture_output=True, check=False)
+        subprocess.run(["buildah", "rmi", "--all", "--force"], capture_output=True, check=False)
+        subprocess.run(["umount", "-R", f"{root}/graph/overlay"], capture_output=True, check=False)
+        if previous is None:
+            os.environ.pop("CONTAINERS_STORAGE_CONF", None)
+        else:
+            os.environ["CONTAINERS_STORAGE_CONF"] = previous
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Docker engine of our own on a private socket; yields its DOCKER_HOST."""
+    if shutil.which("dockerd") is None:
+        pytest.fail("dockerd missing: run scripts/install")
+    root = Path("/tmp") / f"lkpkg-dockerd-{os.getpid()}"  # short: unix socket paths are limited
+    for sub in ("data", "exec", "run"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    host = f"unix://{root}/run/docker.sock"
+    log = (root / "dockerd.log").open("w")
+    proc = subprocess.Popen(
+        [
+            "dockerd",
+            "--iptables=false",
+            "--bridge=none",
+            "--host",
+            host,
+            "--data-root",
+            f"{root}/data",
+            "--exec-root",
+            f"{root}/exec",
+            "--pidfile",
+            f"{root}/run/docker.pid",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            probe = subprocess.run(
+                ["/usr/bin/docker", "version", "--format", "{{.Server.Version}}"],
+                env={**os.environ, "DOCKER_HOST": host},
+                capture_output=True,
+                check=False,
+            )
+            if probe.returncode == 0:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("dockerd did not start: " + (root / "dockerd.log").read_text()[-2000:])
+            time.sleep(0.3)
+        yield host
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+        subprocess.run(["umount", "-R", f"{root}/data"], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def lkpkg(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script, as a user would."""
+    exe = ROOT / ".venv" / "bin" / "lkpkg"
+    result = subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"lkpkg {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+def copy_examples(dest: Path, *names: str) -> Path:
+    """Copy example packages into a fresh git repository and commit them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in names or ("hello", "greeter", "motd", "shared"):
+        shutil.copytree(EXAMPLES / name, dest / name)
+    git(dest, "init", "-q", "-b", "main")
+    git(dest, "add", "-A")
+    git(dest, "commit", "-q", "-m", "examples")
+    return dest
