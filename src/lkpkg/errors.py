@@ -8,8 +8,11 @@ Exit codes (documented in docs/reference.md):
 
     0  success
     1  the operation failed (a build failed, a registry refused, a verification failed)
-    2  bad input: usage, build.yml, reference, missing passphrase — nothing was done
-    3  an environment problem: a tool or service lkpkg needs is missing or unreachable
+    2  bad input: usage, build.yml, reference, missing passphrase, a malformed docker
+       config.json or certificate file — nothing was done
+    3  an environment problem: a tool or service lkpkg needs (such as a docker credential
+       helper, or a registry) is missing, fails or is unreachable
+    4  a registry or token service refused our credentials, or wants some we do not have
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_ENVIRONMENT = 3
+EXIT_AUTH = 4
 
 
 class LkpkgError(Exception):
@@ -89,3 +93,47 @@ def exit_code_for(error: BaseException) -> int:
 
 class FormatError(LkpkgError):
     """An OCI manifest, index, descriptor or image config has the wrong shape or is not JSON."""
+
+
+class AuthConfigError(InputError):
+    """A docker config.json is malformed; the message names the file (and line:col for bad JSON),
+    never a credential in it."""
+
+
+class CredentialHelperError(EnvironmentProblem):
+    """A `docker-credential-<name>` helper is missing, failed or timed out; the message names the
+    helper and the registry, never a secret."""
+
+
+class TLSConfigError(InputError):
+    """A CA or client certificate file (certs.d, or one the user named) cannot be read or used;
+    the message names the file."""
+
+
+class RegistryError(LkpkgError):
+    """A registry answered with an error lkpkg cannot work around (a 5xx after retries, an
+    answer that breaks the distribution spec). Subclasses name the cases a caller may handle."""
+
+
+class RegistryUnreachable(RegistryError, EnvironmentProblem):
+    """No HTTP answer from a registry or its token service: refused, reset, timed out, DNS, or
+    a TLS handshake that failed (`registry 127.0.0.1:5000 unreachable: connection refused`)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class AuthError(RegistryError):
+    """The registry or its token realm wants credentials lkpkg does not have or that it refused.
+    The message names where the credentials came from (`credentials tried: ...`), never them."""
+
+    exit_code = EXIT_AUTH
+
+
+class NameUnknown(RegistryError):
+    """The registry does not know the repository, or the tag, manifest or blob asked for in it
+    (NAME_UNKNOWN, MANIFEST_UNKNOWN, BLOB_UNKNOWN, or a bare 404)."""
+
+
+class RegistryRefused(RegistryError):
+    """The registry understood the request and refused it: access denied (403 DENIED), a quota
+    or size limit (413, TOOMANYREQUESTS after retries), or an invalid manifest or digest (400)."""
