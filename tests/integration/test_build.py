@@ -262,6 +262,8 @@ def test_docker_builder_builds_both_arches_and_runs(repo, cache_dir, docker_engi
         "--platforms",
         "linux/amd64,linux/arm64",
         str(repo / "hello"),
+        str(repo / "greeter"),
+        str(repo / "motd"),
         env=env,
     )
     tag = tree(repo, "hello")
@@ -325,3 +327,88 @@ def test_show_tag_prints_the_tree_id_in_argument_order(repo):
     assert out == [f"wombat/motd:{combined}", f"wombat/hello:{tree(repo, 'hello')}"]
     out = lkpkg("show-tag", "--org", "wombat", "--hash", "foo", str(repo / "hello")).stdout.split()
     assert out == ["wombat/hello:foo"]
+
+
+def test_from_a_sibling_package_resolves_offline_through_lkt_build_args(
+    repo, cache_dir, buildah_store
+):
+    lkpkg(
+        "build",
+        "--cache",
+        str(cache_dir),
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        str(repo / "hello"),
+    )
+    sibling = repo / "wrapper"
+    sibling.mkdir()
+    (sibling / "build.yml").write_text(
+        "image: wrapper\norg: examples\nbuildArgs:\n  - HELLO=@lkt:pkg:../hello\n"
+    )
+    (sibling / "Dockerfile").write_text(
+        "ARG HELLO\nFROM ${HELLO}\nCOPY build.yml /etc/wrapper.yml\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "wrapper")
+    lkpkg(
+        "build", "--cache", str(cache_dir), "--platforms", "linux/amd64,linux/arm64", str(sibling)
+    )
+    refs = index_json(cache_dir)
+    for arch in ("amd64", "arm64"):
+        files = layer_files(
+            cache_dir, refs[f"docker.io/examples/wrapper:{tree(repo, 'wrapper')}-{arch}"]
+        )
+        assert set(files) == {"hello", "etc/wrapper.yml"}
+        assert (
+            image_config(
+                cache_dir, refs[f"docker.io/examples/wrapper:{tree(repo, 'wrapper')}-{arch}"]
+            )["architecture"]
+            == arch
+        )
+
+
+def test_cache_ls_lists_references_and_digests(repo, cache_dir, buildah_store):
+    lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(repo / "hello"))
+    listed = dict(
+        line.split("\t")
+        for line in lkpkg("cache", "ls", "--cache", str(cache_dir)).stdout.splitlines()
+    )
+    assert listed == index_json(cache_dir)
+    assert f"docker.io/examples/hello:{tree(repo, 'hello')}-amd64" in listed
+    assert "localhost/debian:bookworm" in listed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "--platforms", "linux/"], "--platforms:"),
+        (["build", "--hash", "no/slashes"], "invalid --hash 'no/slashes'"),
+        (["build", "--builder", "podman"], "Invalid value for '--builder'"),
+        (["show-tag", "--org", "localhost:5000/Wombat"], "invalid org"),
+    ],
+)
+def test_bad_flags_are_one_line_exit_2(repo, tmp_path, args, message):
+    cache = tmp_path / "fresh-cache"
+    result = (
+        lkpkg(*args, "--cache", str(cache), str(repo / "hello"), check=False)
+        if args[0] == "build"
+        else lkpkg(*args, str(repo / "hello"), check=False)
+    )
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not cache.exists()
+
+
+def test_missing_package_dir_and_bad_import_are_exit_2(tmp_path):
+    result = lkpkg("show-tag", str(tmp_path / "nope"), check=False)
+    assert result.returncode == 2 and "no such package directory" in result.stderr
+    junk = tmp_path / "junk.tar"
+    junk.write_bytes(b"this is not a tar archive" * 100)
+    cache = tmp_path / "cache"
+    result = lkpkg("import", str(junk), "localhost/junk:1", "--cache", str(cache), check=False)
+    assert result.returncode == 2 and "not a tar archive" in result.stderr
+    assert result.stderr.count("\n") == 1
+    result = lkpkg("import", str(junk), "Not A Ref", "--cache", str(cache), check=False)
+    assert result.returncode == 2 and "invalid reference" in result.stderr
+    assert not (cache / "index.json").exists()
