@@ -2,14 +2,13 @@
 
 This is how base images exist without Docker Hub (scripts/mkbase makes the tarball with
 mmdebstrap). The result is deterministic: the same tarball and platform give the same digest
-(gzip header without name or time, a fixed `created`). Importing another platform under the
+(`oci.layer.compress_layer`, a fixed `created`). Importing another platform under the
 same REF merges it into REF's index rather than replacing the index.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
 import tarfile
 import tempfile
 from pathlib import Path
@@ -17,10 +16,10 @@ from pathlib import Path
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci import mediatypes
+from lkpkg.oci.layer import compress_layer
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, canonical_bytes
 from lkpkg.reference import Reference
 
-_CHUNK = 1 << 20
 DEFAULT_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -48,28 +47,20 @@ def import_rootfs(
     scratch_root = cache.root / ".tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch_root, prefix="import-") as tmp:
-        layer_file = Path(tmp) / "layer.tar.gz"
-        diff_hash = hashlib.sha256()
-        # Uncompressed input is streamed through gzip; compressed input is decompressed first
-        # so that diff_id is the digest of the uncompressed tar, as the image spec requires.
+        # A gzipped tarball is decompressed first: diff_id is the digest of the uncompressed
+        # tar, as the image spec requires. Level 1: base tarballs are large, speed wins.
         opener = gzip.open if _is_gzip(tarball) else open
-        with (
-            opener(tarball, "rb") as src,
-            layer_file.open("wb") as raw_out,
-            gzip.GzipFile(filename="", mode="wb", fileobj=raw_out, mtime=0, compresslevel=1) as gz,
-        ):
-            while chunk := src.read(_CHUNK):
-                diff_hash.update(chunk)
-                gz.write(chunk)
+        with opener(tarball, "rb") as src:
+            layer = compress_layer(src, Path(tmp) / "layer.tar.gz", level=1)
         with cache.lock():
-            layer_digest, layer_size = cache.ingest_file(layer_file, move=True)
+            layer_digest, layer_size = cache.ingest_file(layer.path, layer.digest, move=True)
             config = {
                 "created": created,
                 "architecture": platform.architecture,
                 "os": platform.os,
                 **({"variant": platform.variant} if platform.variant else {}),
                 "config": {"Env": [DEFAULT_ENV], "Cmd": ["/bin/sh"]},
-                "rootfs": {"type": "layers", "diff_ids": ["sha256:" + diff_hash.hexdigest()]},
+                "rootfs": {"type": "layers", "diff_ids": [layer.diff_id]},
                 "history": [{"created": created, "created_by": f"lkpkg import {tarball.name}"}],
             }
             config_desc = cache.write_blob(canonical_bytes(config), mediatypes.OCI_CONFIG)

@@ -1,13 +1,12 @@
 """Conversions between OCI image layouts and the `docker save`/`docker load` archive format.
 
 A Docker engine of the 20.10 line can only import and export its own archive format. Layers
-in `docker save` output are uncompressed tars; we gzip them with a fixed header (mtime 0, no
-name) so the same layer always gives the same blob digest.
+in `docker save` output are uncompressed tars; they are gzipped deterministically
+(`oci.layer.compress_layer`) so the same layer always gives the same blob digest.
 """
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
@@ -18,9 +17,8 @@ from typing import IO
 
 from lkpkg.errors import BuildError
 from lkpkg.oci import mediatypes
+from lkpkg.oci.layer import compress_layer
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, canonical_bytes
-
-_CHUNK = 1 << 20
 
 
 def _blob(layout: Path, digest: str) -> Path:
@@ -58,28 +56,6 @@ def _put(layout: Path, data: bytes) -> tuple[str, int]:
     return digest, len(data)
 
 
-def _gzip_into(layout: Path, source: IO[bytes]) -> tuple[str, int, str]:
-    """Compress a layer tar into a blob; returns (blob digest, blob size, diff_id)."""
-    tmp = layout / "blobs" / "sha256" / ".incoming"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    raw_hash = hashlib.sha256()
-    with (
-        tmp.open("wb") as out,
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz,
-    ):
-        while chunk := source.read(_CHUNK):
-            raw_hash.update(chunk)
-            gz.write(chunk)
-    blob_hash = hashlib.sha256()
-    with tmp.open("rb") as done:
-        while chunk := done.read(_CHUNK):
-            blob_hash.update(chunk)
-    digest = "sha256:" + blob_hash.hexdigest()
-    size = tmp.stat().st_size
-    tmp.replace(_blob(layout, digest))
-    return digest, size, "sha256:" + raw_hash.hexdigest()
-
-
 def docker_archive_to_layout(archive_path: Path, layout: Path, ref: str) -> Descriptor:
     """Turn a single-image `docker save` archive into an OCI layout holding it as `ref`."""
     if layout.exists():
@@ -103,7 +79,9 @@ def docker_archive_to_layout(archive_path: Path, layout: Path, ref: str) -> Desc
             member = archive.extractfile(layer_name)
             if member is None:
                 raise BuildError(f"{archive_path}: missing layer {layer_name}")
-            digest, size, diff_id = _gzip_into(layout, member)
+            layer = compress_layer(member, layout / "blobs" / "sha256" / ".incoming")
+            digest, size, diff_id = layer.digest, layer.size, layer.diff_id
+            layer.path.replace(_blob(layout, digest))
             expected = config["rootfs"]["diff_ids"][position]
             if diff_id != expected:
                 raise BuildError(

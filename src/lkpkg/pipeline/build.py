@@ -22,7 +22,7 @@ from lkpkg.build.dockerfile import from_images
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci import mediatypes
-from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform
+from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, config_platform
 from lkpkg.package.model import Package, load_packages
 from lkpkg.platforms import host_platform, require_buildable
 from lkpkg.reference import Reference
@@ -130,10 +130,7 @@ def _config_platform(cache: Cache, manifest_digest: str) -> tuple[Platform, str]
     if not isinstance(manifest, ImageManifest):
         raise BuildError(f"{manifest_digest}: expected an image manifest")
     config = json.loads(cache.read_blob(manifest.config.digest))
-    platform = Platform(
-        str(config.get("os", "linux")), str(config.get("architecture", "")), config.get("variant")
-    )
-    return platform, manifest.config.digest
+    return config_platform(config), manifest.config.digest
 
 
 def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:
