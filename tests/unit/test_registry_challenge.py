@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from lkpkg.auth.keychain import Credential
 from lkpkg.registry.challenge import (
+    Authorizer,
     Challenge,
     Scope,
     TokenCache,
@@ -182,3 +185,39 @@ def test_backoff_grows_and_is_capped() -> None:
     assert 0.5 <= config.backoff(0) <= 1.0
     assert 1.0 <= config.backoff(1) <= 2.0
     assert 2.0 <= config.backoff(5) <= 4.0
+
+
+class _OneCredential:
+    """A keychain holding one credential for one registry name (the docker config's view)."""
+
+    def __init__(self, registry: str) -> None:
+        self.registry = registry
+
+    def resolve(self, registry: str) -> Credential | None:
+        return Credential("user", "s3cret", source="test") if registry == self.registry else None
+
+    def sources_tried(self, registry: str) -> str:
+        return "test"
+
+
+def _never_sent(request: httpx.Request) -> httpx.Response:
+    raise AssertionError("choosing credentials for a realm sends nothing")
+
+
+def _authorizer(registry: str, credential_host: str) -> Authorizer:
+    return Authorizer(
+        registry,
+        keychain=_OneCredential(credential_host),
+        send=_never_sent,
+        plain_http_allowed=lambda host: False,
+        credential_host=credential_host,
+    )
+
+
+def test_docker_hub_credentials_go_to_hubs_own_token_service_only():
+    hub = _authorizer("registry-1.docker.io", "docker.io")
+    assert hub.credential_for_realm("https://auth.docker.io/token") is not None
+    assert hub.credential_for_realm("https://evil.example.com/token") is None
+    other = _authorizer("ghcr.io", "ghcr.io")
+    assert other.credential_for_realm("https://auth.docker.io/token") is None
+    assert other.credential_for_realm("https://ghcr.io/token") is not None

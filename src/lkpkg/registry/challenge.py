@@ -342,6 +342,14 @@ class TokenCache:
 SendRequest = Callable[[httpx.Request], httpx.Response]
 
 
+# Registries whose token service lives on another host, by their own documentation. Naming
+# Docker Hub in a docker config names its token service too (`docker login` sends the
+# credentials there), so these pairs are not "a host the user did not name".
+KNOWN_TOKEN_SERVICES: frozenset[tuple[str, str]] = frozenset(
+    {("registry-1.docker.io", "auth.docker.io")}
+)
+
+
 class Authorizer:
     """Answers the challenges of one registry (`registry`, a host[:port]) for the client.
 
@@ -467,16 +475,18 @@ class Authorizer:
 
         Stricter than docker (which sends the registry's credentials to whatever realm the
         registry names): the registry's credentials go only to a realm on the registry's own
-        host:port. A realm elsewhere gets the credentials the keychain holds for *that*
-        host, if any, so a registry can never direct a user's password to a host the user did
-        not name. Credentials never travel over plain http unless the realm host is one plain
+        host:port, or to the token service a well-known registry documents as its own
+        (`KNOWN_TOKEN_SERVICES`). A realm elsewhere gets the credentials the keychain holds
+        for *that* host, if any, so a registry can never direct a user's password to a host
+        the user did not name. Credentials never travel over plain http unless the realm host is one plain
         http is allowed for (loopback or a user-named insecure registry).
         """
         parts = urlsplit(realm)
         realm_host = origin_of(realm)[1]
         if parts.scheme not in ("https", "http") or not realm_host:
             raise RegistryError(f"registry {self.registry} named an invalid token realm '{realm}'")
-        if realm_host == origin_of(f"{parts.scheme}://{self.registry}")[1]:
+        own = origin_of(f"{parts.scheme}://{self.registry}")[1]
+        if realm_host == own or (self.registry, realm_host) in KNOWN_TOKEN_SERVICES:
             credential = self._resolve(self._credential_host)
         else:
             credential = self._resolve(realm_host)
