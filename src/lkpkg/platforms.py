@@ -32,7 +32,12 @@ _QEMU_NAME = {
     "ppc64le": "qemu-ppc64le",
     "s390x": "qemu-s390x",
     "riscv64": "qemu-riscv64",
+    "mips64le": "qemu-mips64el",
+    "loong64": "qemu-loongarch64",
 }
+
+# Architectures a host runs natively besides its own (an x86-64 CPU runs i386 code).
+_NATIVE_TOO = {"amd64": {"386"}}
 
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
@@ -47,6 +52,8 @@ def emulation_problem(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> str | 
     """Why `target` cannot be built on this host, or None when it can (natively or via qemu)."""
     host = host_platform()
     if target.architecture == host.architecture:
+        return None
+    if target.architecture in _NATIVE_TOO.get(host.architecture, set()):
         return None
     name = _QEMU_NAME.get(target.architecture)
     if name is None:

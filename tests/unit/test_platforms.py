@@ -35,3 +35,12 @@ def test_enabled_and_disabled_handlers(amd64_host, tmp_path):
     (tmp_path / "qemu-aarch64").write_text("disabled\n")
     problem = platforms.emulation_problem(Platform("linux", "arm64"), tmp_path)
     assert problem is not None and "update-binfmts --enable qemu-aarch64" in problem
+
+
+def test_i386_runs_natively_on_amd64(amd64_host, tmp_path):
+    assert platforms.emulation_problem(Platform("linux", "386"), tmp_path) is None
+
+
+def test_mips64le_uses_debians_handler_name(amd64_host, tmp_path):
+    problem = platforms.emulation_problem(Platform("linux", "mips64le"), tmp_path)
+    assert problem is not None and "qemu-mips64el" in problem
