@@ -478,8 +478,8 @@ class Authorizer:
         host:port, or to the token service a well-known registry documents as its own
         (`KNOWN_TOKEN_SERVICES`). A realm elsewhere gets the credentials the keychain holds
         for *that* host, if any, so a registry can never direct a user's password to a host
-        the user did not name. Credentials never travel over plain http unless the realm host is one plain
-        http is allowed for (loopback or a user-named insecure registry).
+        the user did not name. Credentials never travel over plain http unless the realm host
+        is one plain http is allowed for (loopback or a user-named insecure registry).
         """
         parts = urlsplit(realm)
         realm_host = origin_of(realm)[1]
