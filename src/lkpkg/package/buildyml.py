@@ -392,10 +392,12 @@ def _describe(value: object) -> str:
     return type(value).__name__
 
 
-def _quote_hint(value: object) -> str:
+def _as_text(value: object) -> object:
+    """A number where text is expected becomes its text, as linuxkit's Go YAML decoder does
+    (it sets a plain scalar's text into a string field); anything else is left as it is."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return " (quote it to make it a string)"
-    return ""
+        return str(value)
+    return value
 
 
 def _unknown_key(key: str, known: Sequence[str], within: str | None = None) -> str:
@@ -597,11 +599,9 @@ class _Parser:
     # Typed readers. `name` is the key as the user wrote it, dotted for nested keys.
 
     def _string(self, name: str, value: object, line: int) -> str:
-        value = _unwrap(value)
+        value = _as_text(_unwrap(value))
         if not isinstance(value, str):
-            self.fail(
-                line, f"{_quote(name)} must be a string, got {_describe(value)}{_quote_hint(value)}"
-            )
+            self.fail(line, f"{_quote(name)} must be a string, got {_describe(value)}")
         if not value:
             self.fail(line, f"{_quote(name)} must not be empty")
         return str(value)
@@ -619,12 +619,11 @@ class _Parser:
         items: list[tuple[str, int]] = []
         for index, raw in enumerate(value):
             item_line = _item_line(value, index, line)
-            item = _unwrap(raw)
+            item = _as_text(_unwrap(raw))
             if not isinstance(item, str):
                 self.fail(
                     item_line,
-                    f"{_quote(name)} items must be strings, got {_describe(item)}"
-                    f"{_quote_hint(item)}",
+                    f"{_quote(name)} items must be strings, got {_describe(item)}",
                 )
             items.append((str(item), item_line))
         return items
