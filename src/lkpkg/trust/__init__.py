@@ -1,0 +1,1 @@
+"""Signing and verification: Docker Content Trust (notary) and cosign-compatible signatures."""
