@@ -8,12 +8,13 @@ its traceback.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import click
 
 from lkpkg import __version__
+from lkpkg.auth.keychain import Keychain
 from lkpkg.build.base import Builder
 from lkpkg.build.select import BUILDER_NAMES, select_builder
 from lkpkg.cache.layout import Cache, default_cache_dir
@@ -22,8 +23,11 @@ from lkpkg.importer import import_rootfs
 from lkpkg.oci.model import Platform
 from lkpkg.package.model import load_packages
 from lkpkg.pipeline.build import build_package
+from lkpkg.pipeline.push import PlatformOf, publish_index, push_package
 from lkpkg.platforms import host_platform
 from lkpkg.reference import Reference
+from lkpkg.registry.client import RegistryClient
+from lkpkg.trust.cosign import generate_key_pair
 
 
 def _platforms(value: str | None) -> list[Platform] | None:
@@ -57,6 +61,13 @@ org_option = click.option(
     "--org", help="Override the org (may carry a registry: localhost:5000/wombat)."
 )
 hash_option = click.option("--hash", "hash_", help="Override the content hash part of the tag.")
+insecure_option = click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    envvar="LKPKG_INSECURE_REGISTRIES",
+    help="A registry (host[:port]) that may be spoken to over plain http; loopback always may.",
+)
 dirs_argument = click.argument(
     "directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False), required=True
 )
@@ -107,6 +118,12 @@ def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) ->
 )
 @click.option("--force", is_flag=True, help="Build even when the cache already holds the image.")
 @click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output.")
+@click.option("--push", "then_push", is_flag=True, help="Push afterwards, as `lkpkg push` does.")
+@click.option(
+    "--allow-dirty", is_flag=True, help="With --push: push a package with uncommitted changes."
+)
+@click.option("--release", "releases", multiple=True, help="With --push: also push release TAG.")
+@insecure_option
 @cache_option
 @dirs_argument
 def build(
@@ -116,6 +133,10 @@ def build(
     builder: str,
     force: bool,
     verbose: bool,
+    then_push: bool,
+    allow_dirty: bool,
+    releases: Sequence[str],
+    insecure: Sequence[str],
     cache_dir: Path | None,
     directories: Sequence[Path],
 ) -> None:
@@ -126,17 +147,25 @@ def build(
     ORG/IMAGE:HASH-ARCH, so you can run it there. A platform already in the cache is not
     rebuilt unless --force.
     """
+    if then_push:
+        _push(
+            org,
+            hash_,
+            platforms,
+            builder,
+            force,
+            verbose,
+            allow_dirty,
+            releases,
+            insecure,
+            cache_dir,
+            directories,
+        )
+        return
     packages = load_packages(list(directories), org=org, hash_override=hash_)
     targets = _platforms(platforms)
     cache = _cache(cache_dir)
-    chosen: list[Builder] = []
-
-    def factory() -> Builder:
-        # Chosen on first need: a run where everything is cached needs no builder at all.
-        if not chosen:
-            chosen.append(select_builder(builder))
-        return chosen[0]
-
+    factory = _builder_factory(builder)
     for package in packages:
         result = build_package(
             package,
@@ -149,6 +178,192 @@ def build(
         )
         built = ",".join(p.platform.architecture for p in result.platforms if p.built) or "-"
         click.echo(f"{result.reference.familiar()} {result.index.digest} built={built}")
+
+
+def _builder_factory(name: str) -> Callable[[], Builder]:
+    chosen: list[Builder] = []
+
+    def factory() -> Builder:
+        # Chosen on first need: a run where everything is cached needs no builder at all.
+        if not chosen:
+            chosen.append(select_builder(name))
+        return chosen[0]
+
+    return factory
+
+
+class _Registries:
+    """One registry client per registry host for the whole run (connections and tokens reused)."""
+
+    def __init__(self, insecure: Sequence[str]) -> None:
+        self._insecure = [h for item in insecure for h in item.split(",") if h]
+        self._clients: dict[str, RegistryClient] = {}
+        self._keychain: Keychain | None = None
+
+    def __call__(self, domain: str) -> RegistryClient:
+        if domain not in self._clients:
+            if self._keychain is None:
+                self._keychain = Keychain()
+            self._clients[domain] = RegistryClient(
+                domain, keychain=self._keychain, insecure=self._insecure
+            )
+        return self._clients[domain]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def _push(
+    org: str | None,
+    hash_: str | None,
+    platforms: str | None,
+    builder: str,
+    force: bool,
+    verbose: bool,
+    allow_dirty: bool,
+    releases: Sequence[str],
+    insecure: Sequence[str],
+    cache_dir: Path | None,
+    directories: Sequence[Path],
+) -> None:
+    packages = load_packages(list(directories), org=org, hash_override=hash_)
+    targets = _platforms(platforms)
+    cache = _cache(cache_dir)
+    factory = _builder_factory(builder)
+    registries = _Registries(insecure)
+    try:
+        for package in packages:
+            result = push_package(
+                package,
+                cache=cache,
+                registry=registries(package.reference().domain),
+                builder_factory=factory,
+                platforms=targets,
+                force=force,
+                allow_dirty=allow_dirty,
+                hash_given=hash_ is not None,
+                releases=list(releases) or None,
+                verbose=verbose,
+                report=_echo_err,
+            )
+            arches = ",".join(a.arch for a in result.arches) or "-"
+            click.echo(f"{package.reference().familiar()} {result.index.digest} pushed={arches}")
+    finally:
+        registries.close()
+
+
+@cli.command()
+@org_option
+@hash_option
+@click.option(
+    "--platforms", help="Comma-separated platforms to build and push (default: the host's)."
+)
+@click.option(
+    "--builder",
+    type=click.Choice(BUILDER_NAMES),
+    envvar="LKPKG_BUILDER",
+    default="auto",
+    show_default=True,
+    help="Build engine for platforms neither the cache nor the registry has.",
+)
+@click.option("--force", is_flag=True, help="Rebuild and push even when the image exists.")
+@click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output.")
+@click.option("--allow-dirty", is_flag=True, help="Push a package with uncommitted changes.")
+@click.option(
+    "--release",
+    "releases",
+    multiple=True,
+    help="Also push ORG/IMAGE:TAG-ARCH and ORG/IMAGE:TAG (default: git tags on HEAD); "
+    "never moves an existing release.",
+)
+@insecure_option
+@cache_option
+@dirs_argument
+def push(
+    org: str | None,
+    hash_: str | None,
+    platforms: str | None,
+    builder: str,
+    force: bool,
+    verbose: bool,
+    allow_dirty: bool,
+    releases: Sequence[str],
+    insecure: Sequence[str],
+    cache_dir: Path | None,
+    directories: Sequence[Path],
+) -> None:
+    """Build what is missing, push ORG/IMAGE:HASH-ARCH, then the index ORG/IMAGE:HASH.
+
+    \b
+    The index covers every architecture the registry holds for HASH, including those other
+    hosts pushed — even at the same moment: arches need not be built in sequence.
+    The org may carry a registry: --org localhost:5000/wombat.
+
+    \b
+    Examples (the seed's workflows):
+      lkpkg push --org localhost:5000/wombat pkg/hello          # make ORG=... NOTRUST=1 push
+      lkpkg push --org localhost:5000/wombat --hash foo pkg/hello
+    """
+    _push(
+        org,
+        hash_,
+        platforms,
+        builder,
+        force,
+        verbose,
+        allow_dirty,
+        releases,
+        insecure,
+        cache_dir,
+        directories,
+    )
+
+
+@cli.command()
+@insecure_option
+@cache_option
+@click.argument("reference")
+def manifest(insecure: Sequence[str], cache_dir: Path | None, reference: str) -> None:
+    """Rebuild the index REFERENCE (ORG/IMAGE:HASH) from the HASH-ARCH tags in the registry.
+
+    \b
+    Architectures without a HASH-ARCH tag are left out (manifest-tool's --ignore-missing).
+    Example: lkpkg manifest localhost:5000/wombat/hello:4b825dc6
+    """
+    ref = Reference.parse(reference)
+    if ref.tag is None or ref.digest is not None:
+        raise InputError(f"manifest: '{reference}' must name a tag (ORG/IMAGE:HASH)")
+    registries = _Registries(insecure)
+    try:
+        client = registries(ref.domain)
+        index = publish_index(
+            client, ref.path, ref.tag, platform_of=PlatformOf(client, ref.path, _cache(cache_dir))
+        )
+    finally:
+        registries.close()
+    click.echo(f"{ref.familiar()} {index.digest}")
+
+
+@cli.command()
+@click.option(
+    "--output-key-prefix",
+    default="cosign",
+    show_default=True,
+    help="Writes PREFIX.key and PREFIX.pub.",
+)
+def keygen(output_key_prefix: str) -> None:
+    """Make an ECDSA P-256 key pair for cosign-compatible signatures.
+
+    \b
+    The private key is encrypted with $COSIGN_PASSWORD (cosign's own variable) and written
+    with mode 0600; the public key is what consumers verify with (lkpkg verify, skopeo, cosign).
+    """
+    prefix = Path(output_key_prefix)
+    generate_key_pair(
+        prefix.with_name(prefix.name + ".key"), prefix.with_name(prefix.name + ".pub")
+    )
+    click.echo(f"wrote {prefix}.key and {prefix}.pub")
 
 
 @cli.group()
