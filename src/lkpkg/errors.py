@@ -137,3 +137,34 @@ class NameUnknown(RegistryError):
 class RegistryRefused(RegistryError):
     """The registry understood the request and refused it: access denied (403 DENIED), a quota
     or size limit (413, TOOMANYREQUESTS after retries), or an invalid manifest or digest (400)."""
+
+
+class TrustError(LkpkgError):
+    """Signing with Docker Content Trust, or reading what a trust server says is signed, failed
+    (the notary server refused a publish, or answered something unusable). Messages name the
+    GUN and the trust server; notary's own words appear only with every passphrase scrubbed."""
+
+
+class TrustConfigError(InputError):
+    """The trust setup is unusable before anything is signed: DOCKER_CONTENT_TRUST_SERVER is not
+    an https:// URL, or the trust server's CA file cannot be read. Nothing was pushed or signed."""
+
+
+class TrustPassphraseMissing(TrustConfigError):
+    """A passphrase signing needs is not in the environment; the message names the variable to
+    set (or NOTRUST=1 / --notrust to push unsigned), never a value."""
+
+
+class TrustServerUnreachable(TrustError, EnvironmentProblem):
+    """No usable answer from the notary server: refused, timed out, DNS, or a TLS handshake that
+    failed (`trust server https://notary.example:4443 unreachable: connection refused`)."""
+
+    exit_code = EXIT_ENVIRONMENT
+
+
+class TrustKeyError(TrustError):
+    """A signing key is missing or locked: no local key for the role that must sign, a
+    passphrase variable that does not unlock it (named, never shown), or a trust server that
+    refused our credentials."""
+
+    exit_code = EXIT_AUTH
