@@ -28,11 +28,22 @@ class Result:
     tail: list[str]
 
 
+def _environment(env: Mapping[str, str | None] | None) -> dict[str, str]:
+    """Our environment with `env` applied; a None value removes that variable."""
+    full = dict(os.environ)
+    for key, value in (env or {}).items():
+        if value is None:
+            full.pop(key, None)
+        else:
+            full[key] = value
+    return full
+
+
 def run_logged(
     argv: Sequence[str],
     *,
     what: str,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     cwd: Path | None = None,
     echo: bool = False,
     check: bool = True,
@@ -42,9 +53,7 @@ def run_logged(
     `echo` streams each line to our stderr as it comes (verbose builds). On failure with
     `check`, raises `BuildError` whose `tail` carries the last lines.
     """
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    full_env = _environment(env)
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -72,13 +81,11 @@ def run_logged(
 def run_quiet(
     argv: Sequence[str],
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str | None] | None = None,
     timeout: float | None = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run a short query command and return its output; never raises on a non-zero exit."""
-    full_env = dict(os.environ)
-    if env:
-        full_env.update(env)
+    full_env = _environment(env)
     try:
         return subprocess.run(
             list(argv),

@@ -412,3 +412,21 @@ def test_missing_package_dir_and_bad_import_are_exit_2(tmp_path):
     result = lkpkg("import", str(junk), "Not A Ref", "--cache", str(cache), check=False)
     assert result.returncode == 2 and "invalid reference" in result.stderr
     assert not (cache / "index.json").exists()
+
+
+def test_docker_config_without_config_json_does_not_break_buildah(
+    repo, cache_dir, buildah_store, tmp_path
+):
+    # DOCKER_CONFIG pointing at a fresh directory (as for a trust-only setup) is normal.
+    fresh = tmp_path / "docker-config"
+    fresh.mkdir()
+    lkpkg(
+        "build",
+        "--cache",
+        str(cache_dir),
+        "--platforms",
+        "linux/amd64",
+        str(repo / "hello"),
+        env={"DOCKER_CONFIG": str(fresh)},
+    )
+    assert f"docker.io/examples/hello:{tree(repo, 'hello')}-amd64" in index_json(cache_dir)

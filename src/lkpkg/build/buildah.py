@@ -18,7 +18,9 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -54,14 +56,27 @@ class BuildahBuilder:
     def _buildah(self, *args: str) -> list[str]:
         return [self.executable, *args]
 
+    def _quiet(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_quiet(self._buildah(*args), env=self._env())
+
+    def _logged(self, argv: list[str], *, what: str, echo: bool = False) -> None:
+        run_logged(argv, what=what, env=self._env(), echo=echo)
+
+    @staticmethod
+    def _env() -> dict[str, str | None]:
+        # buildah 1.28 fails any command ("checking authfile") when DOCKER_CONFIG names a
+        # directory without config.json; with none there is nothing to log in with anyway.
+        config = os.environ.get("DOCKER_CONFIG")
+        if config and not (Path(config) / "config.json").is_file():
+            return {"DOCKER_CONFIG": None}
+        return {}
+
     def _has_image(self, image_id: str) -> bool:
-        result = run_quiet(
-            self._buildah("inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id)
-        )
+        result = self._quiet("inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id)
         return result.returncode == 0
 
     def _list_instances(self, name: str) -> set[str] | None:
-        result = run_quiet(self._buildah("manifest", "inspect", name))
+        result = self._quiet("manifest", "inspect", name)
         if result.returncode != 0:
             return None
         try:
@@ -82,14 +97,14 @@ class BuildahBuilder:
                 if not self._has_image(instance.config_digest.split(":", 1)[1]):
                     self._pull_layout(base, instance.layout_ref, str(instance.platform))
             # The name may be held by a plain image or a stale list; free it first.
-            run_quiet(self._buildah("manifest", "rm", base.name))
-            run_quiet(self._buildah("rmi", base.name))
-            run_logged(
+            self._quiet("manifest", "rm", base.name)
+            self._quiet("rmi", base.name)
+            self._logged(
                 self._buildah("manifest", "create", base.name), what=f"creating list {base.name}"
             )
             for instance in base.instances:
                 image_id = instance.config_digest.split(":", 1)[1]
-                run_logged(
+                self._logged(
                     self._buildah("manifest", "add", base.name, f"containers-storage:{image_id}"),
                     what=f"adding {instance.platform} to {base.name}",
                 )
@@ -104,7 +119,7 @@ class BuildahBuilder:
         link.unlink(missing_ok=True)
         link.symlink_to(base.layout)
         try:
-            run_logged(
+            self._logged(
                 self._buildah("pull", "--quiet", f"oci:{link}:{ref}"),
                 what=f"loading base {base.name} ({platform}) into buildah",
             )
@@ -139,10 +154,10 @@ class BuildahBuilder:
         argv.append(str(request.context))
         if not request.network:
             argv = ["unshare", "--net", *argv]
-        run_logged(argv, what=f"buildah build for {request.platform}", echo=request.verbose)
+        self._logged(argv, what=f"buildah build for {request.platform}", echo=request.verbose)
         if out.exists():
             shutil.rmtree(out)
-        run_logged(
+        self._logged(
             self._buildah("push", "--quiet", request.local_name, f"oci:{out}:{LAYOUT_REF}"),
             what=f"exporting {request.local_name} from buildah",
         )
