@@ -168,3 +168,8 @@ class TrustKeyError(TrustError):
     refused our credentials."""
 
     exit_code = EXIT_AUTH
+
+
+class VerificationFailed(LkpkgError):
+    """A signature check failed: a tag is unsigned, a signed digest differs from what the
+    registry serves, or no signature verifies with the given key. Names the first mismatch."""

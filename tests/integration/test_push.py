@@ -65,6 +65,7 @@ def test_push_both_arches_then_index_readable_by_skopeo(
     cache = tmp_path / "cache"
     result = lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache),
         "--org",
@@ -98,10 +99,28 @@ def test_repush_of_an_unchanged_package_sends_a_few_small_requests(
     package = make_tiny(repo)
     org = f"{registry_plain.host}/{registry_plain.repo('repush')}"
     cache = tmp_path / "cache"
-    lkpkg("push", "--cache", str(cache), "--org", org, "--platforms", "linux/amd64", str(package))
+    lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(cache),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(package),
+    )
     before = request_count(registry_plain)
     again = lkpkg(
-        "push", "--cache", str(cache), "--org", org, "--platforms", "linux/amd64", str(package)
+        "push",
+        "--notrust",
+        "--cache",
+        str(cache),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(package),
     )
     sent = request_count(registry_plain) - before
     assert "unchanged" in again.stderr
@@ -116,13 +135,16 @@ def test_seed_developer_flow_hash_override_and_dirty_rules(
     org = f"{registry_plain.host}/{registry_plain.repo('wombat')}"
     cache = tmp_path / "cache"
     (package / "msg").write_text("changed\n")
-    refused = lkpkg("push", "--cache", str(cache), "--org", org, str(package), check=False)
+    refused = lkpkg(
+        "push", "--notrust", "--cache", str(cache), "--org", org, str(package), check=False
+    )
     assert refused.returncode == 2
     assert "refusing to push a dirty package" in refused.stderr
     assert refused.stderr.count("\n") == 1
     # make ORG=wombat NOTRUST=1 HASH=foo push: the user named the tag, so it goes.
     lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache),
         "--org",
@@ -142,7 +164,17 @@ def test_releases_are_pushed_and_never_moved(repo, tmp_path, registry_plain, bui
     org = f"{registry_plain.host}/{registry_plain.repo('rel')}"
     cache = tmp_path / "cache"
     git(repo, "tag", "v1.0")
-    lkpkg("push", "--cache", str(cache), "--org", org, "--platforms", "linux/amd64", str(package))
+    lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(cache),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(package),
+    )
     released = skopeo_raw(registry_plain, f"{org}/tiny:v1.0-amd64")
     assert released["layers"]
     assert skopeo_raw(registry_plain, f"{org}/tiny:v1.0")["manifests"]
@@ -151,6 +183,7 @@ def test_releases_are_pushed_and_never_moved(repo, tmp_path, registry_plain, bui
     git(repo, "commit", "-qam", "other")
     moved = lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache),
         "--org",
@@ -175,6 +208,7 @@ def test_push_with_basic_auth_and_refused_credentials(
     cache = tmp_path / "cache"
     lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache),
         "--org",
@@ -199,6 +233,7 @@ def test_push_with_basic_auth_and_refused_credentials(
     (bad / "config.json").write_text(json.dumps(config))
     refused = lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache),
         "--org",
@@ -222,6 +257,7 @@ def test_push_through_a_token_service(repo, tmp_path, registry_token, buildah_st
     org = f"{registry_token.host}/{registry_token.repo('token')}"
     lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(tmp_path / "cache"),
         "--org",
@@ -239,6 +275,7 @@ def test_registry_down_is_exit_3_and_one_line(repo, tmp_path, buildah_store):
     package = make_tiny(repo)
     result = lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(tmp_path / "cache"),
         "--org",
@@ -259,6 +296,7 @@ def test_manifest_rebuilds_the_index_from_arch_tags(repo, tmp_path, registry_pla
     org = f"{registry_plain.host}/{registry_plain.repo('mf')}"
     lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(tmp_path / "cache"),
         "--org",
@@ -295,6 +333,7 @@ def test_pulled_and_run_by_a_docker_engine(
     org = f"{registry_plain.host}/{registry_plain.repo('run')}"
     lkpkg(
         "push",
+        "--notrust",
         "--cache",
         str(cache_dir),
         "--org",
@@ -371,6 +410,7 @@ def test_eight_hosts_pushing_eight_arches_at_once_end_with_all_in_the_index(
                 [
                     lkpkg_exe,
                     "push",
+                    "--notrust",
                     "--cache",
                     str(caches[arch]),
                     "--org",

@@ -7,9 +7,12 @@ its traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
@@ -21,13 +24,24 @@ from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import BuildError, InputError, LkpkgError, exit_code_for
 from lkpkg.importer import import_rootfs
 from lkpkg.oci.model import Platform
-from lkpkg.package.model import load_packages
+from lkpkg.package.model import Package, load_packages
 from lkpkg.pipeline.build import build_package
 from lkpkg.pipeline.push import PlatformOf, publish_index, push_package
+from lkpkg.pipeline.sign import (
+    Signable,
+    SigningPlan,
+    plan_signing,
+    sign_items,
+    sign_reference,
+    verify_reference,
+)
 from lkpkg.platforms import host_platform
 from lkpkg.reference import Reference
 from lkpkg.registry.client import RegistryClient
-from lkpkg.trust.cosign import generate_key_pair
+from lkpkg.trust.cosign import generate_key_pair, load_public_key
+from lkpkg.trust.dct import DCTSigner, TrustConfig
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _platforms(value: str | None) -> list[Platform] | None:
@@ -51,16 +65,21 @@ def _echo_err(message: str) -> None:
     click.echo(message, err=True)
 
 
+def _options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
 cache_option = click.option(
     "--cache",
     "cache_dir",
     type=click.Path(path_type=Path, file_okay=False),
     help="OCI layout cache (default $LINUXKIT_CACHE or ~/.linuxkit/cache).",
 )
-org_option = click.option(
-    "--org", help="Override the org (may carry a registry: localhost:5000/wombat)."
-)
-hash_option = click.option("--hash", "hash_", help="Override the content hash part of the tag.")
 insecure_option = click.option(
     "--insecure-registry",
     "insecure",
@@ -71,113 +90,75 @@ insecure_option = click.option(
 dirs_argument = click.argument(
     "directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False), required=True
 )
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="lkpkg")
-def cli() -> None:
-    """Build, publish, sign and verify LinuxKit packages.
-
-    \b
-    Examples (the seed's workflows):
-      lkpkg build --org wombat pkg/hello          # make ORG=wombat NOTRUST=1 tag
-      lkpkg build --org wombat --hash foo pkg/hello
-      lkpkg show-tag pkg/*
-    """
-
-
-@cli.command("show-tag")
-@org_option
-@hash_option
-@dirs_argument
-def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) -> None:
-    """Print ORG/IMAGE:HASH for each package, in argument order.
-
-    \b
-    HASH is the git tree id of the package directory at HEAD; a package with uncommitted
-    changes gets the tree id it would have if committed now, followed by -dirty.
-    """
-    for package in load_packages(list(directories), org=org, hash_override=hash_):
-        click.echo(package.reference().familiar())
-
-
-@cli.command()
-@org_option
-@hash_option
-@click.option(
-    "--platforms",
-    help="Comma-separated platforms, e.g. linux/amd64,linux/arm64 (default: the host's).",
+notrust_option = click.option(
+    "--notrust",
+    is_flag=True,
+    envvar="LKPKG_NOTRUST",
+    help="No Docker Content Trust (the seed's NOTRUST=1).",
 )
-@click.option(
-    "--builder",
-    type=click.Choice(BUILDER_NAMES),
-    envvar="LKPKG_BUILDER",
-    default="auto",
-    show_default=True,
-    help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
+trust_ca_option = click.option(
+    "--trust-ca",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CA of the trust server (default $DOCKER_CONFIG/tls/<server>/ca.crt when present).",
 )
-@click.option("--force", is_flag=True, help="Build even when the cache already holds the image.")
-@click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output.")
-@click.option("--push", "then_push", is_flag=True, help="Push afterwards, as `lkpkg push` does.")
-@click.option(
-    "--allow-dirty", is_flag=True, help="With --push: push a package with uncommitted changes."
-)
-@click.option("--release", "releases", multiple=True, help="With --push: also push release TAG.")
-@insecure_option
-@cache_option
-@dirs_argument
-def build(
-    org: str | None,
-    hash_: str | None,
-    platforms: str | None,
-    builder: str,
-    force: bool,
-    verbose: bool,
-    then_push: bool,
-    allow_dirty: bool,
-    releases: Sequence[str],
-    insecure: Sequence[str],
-    cache_dir: Path | None,
-    directories: Sequence[Path],
-) -> None:
-    """Build packages into the local cache as ORG/IMAGE:HASH-ARCH and ORG/IMAGE:HASH.
 
-    \b
-    The image also lands in the builder's own store (buildah/podman or docker) as
-    ORG/IMAGE:HASH-ARCH, so you can run it there. A platform already in the cache is not
-    rebuilt unless --force.
-    """
-    if then_push:
-        _push(
-            org,
-            hash_,
-            platforms,
-            builder,
-            force,
-            verbose,
-            allow_dirty,
-            releases,
-            insecure,
-            cache_dir,
-            directories,
-        )
-        return
-    packages = load_packages(list(directories), org=org, hash_override=hash_)
-    targets = _platforms(platforms)
-    cache = _cache(cache_dir)
-    factory = _builder_factory(builder)
-    for package in packages:
-        result = build_package(
-            package,
-            cache=cache,
-            builder_factory=factory,
-            platforms=targets,
-            force=force,
-            verbose=verbose,
-            report=_echo_err,
-        )
-        built = ",".join(p.platform.architecture for p in result.platforms if p.built) or "-"
-        click.echo(f"{result.reference.familiar()} {result.index.digest} built={built}")
+package_options = _options(
+    click.option("--org", help="Override the org (may carry a registry: localhost:5000/wombat)."),
+    click.option("--hash", "hash_", help="Override the content hash part of the tag."),
+)
+build_options = _options(
+    click.option(
+        "--platforms", help="Comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's)."
+    ),
+    click.option(
+        "--builder",
+        type=click.Choice(BUILDER_NAMES),
+        envvar="LKPKG_BUILDER",
+        default="auto",
+        show_default=True,
+        help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
+    ),
+    click.option(
+        "--force", is_flag=True, help="Build even when the cache already holds the image."
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output."),
+)
+push_options = _options(
+    click.option("--allow-dirty", is_flag=True, help="Push a package with uncommitted changes."),
+    click.option(
+        "--release",
+        "releases",
+        multiple=True,
+        help="Also push ORG/IMAGE:TAG-ARCH and ORG/IMAGE:TAG (default: git tags on HEAD); "
+        "never moves an existing release.",
+    ),
+    notrust_option,
+    click.option(
+        "--sign-key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="LKPKG_SIGN_KEY",
+        help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
+    ),
+    trust_ca_option,
+    insecure_option,
+)
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    org: str | None
+    hash_: str | None
+    platforms: str | None
+    builder: str
+    force: bool
+    verbose: bool
+    allow_dirty: bool
+    releases: Sequence[str]
+    notrust: bool
+    sign_key: Path | None
+    trust_ca: Path | None
+    insecure: Sequence[str]
+    cache_dir: Path | None
 
 
 def _builder_factory(name: str) -> Callable[[], Builder]:
@@ -214,110 +195,148 @@ class _Registries:
             client.close()
 
 
-def _push(
-    org: str | None,
-    hash_: str | None,
-    platforms: str | None,
-    builder: str,
-    force: bool,
-    verbose: bool,
-    allow_dirty: bool,
-    releases: Sequence[str],
-    insecure: Sequence[str],
-    cache_dir: Path | None,
-    directories: Sequence[Path],
-) -> None:
-    packages = load_packages(list(directories), org=org, hash_override=hash_)
-    targets = _platforms(platforms)
-    cache = _cache(cache_dir)
-    factory = _builder_factory(builder)
-    registries = _Registries(insecure)
+def _push(options: PushOptions, directories: Sequence[Path]) -> None:
+    packages = load_packages(list(directories), org=options.org, hash_override=options.hash_)
+    targets = _platforms(options.platforms)
+    cache = _cache(options.cache_dir)
+    factory = _builder_factory(options.builder)
+    # Every package's signing is checked (passphrases, keys, trust server) before any push.
+    plans = [
+        plan_signing(
+            package.reference(),
+            dct=not (options.notrust or package.spec.disable_content_trust),
+            sign_key=options.sign_key,
+            trust_ca=options.trust_ca,
+        )
+        for package in packages
+    ]
+    registries = _Registries(options.insecure)
     try:
-        for package in packages:
+        for package, plan in zip(packages, plans, strict=True):
+            registry = registries(package.reference().domain)
             result = push_package(
                 package,
                 cache=cache,
-                registry=registries(package.reference().domain),
+                registry=registry,
                 builder_factory=factory,
                 platforms=targets,
-                force=force,
-                allow_dirty=allow_dirty,
-                hash_given=hash_ is not None,
-                releases=list(releases) or None,
-                verbose=verbose,
+                force=options.force,
+                allow_dirty=options.allow_dirty,
+                hash_given=options.hash_ is not None,
+                releases=list(options.releases) or None,
+                verbose=options.verbose,
                 report=_echo_err,
+                sign=_signer(plan, registry, package),
             )
             arches = ",".join(a.arch for a in result.arches) or "-"
-            click.echo(f"{package.reference().familiar()} {result.index.digest} pushed={arches}")
+            signed = ",".join(result.signed) or "-"
+            reference = package.reference().familiar()
+            click.echo(f"{reference} {result.index.digest} pushed={arches} signed={signed}")
     finally:
         registries.close()
 
 
+Written = Sequence[tuple[str, str, int]]
+
+
+def _signer(
+    plan: SigningPlan, registry: RegistryClient, package: Package
+) -> Callable[[Written], tuple[str, ...]]:
+    def sign(written: Written) -> tuple[str, ...]:
+        sign_items(plan, registry, package.reference(), [Signable(*item) for item in written])
+        return plan.kinds
+
+    return sign
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lkpkg")
+def cli() -> None:
+    """Build, publish, sign and verify LinuxKit packages.
+
+    \b
+    Examples (the seed's workflows):
+      lkpkg build --org wombat pkg/hello                     # make ORG=wombat NOTRUST=1 tag
+      lkpkg push --org localhost:5000/wombat --notrust pkg/hello    # ... NOTRUST=1 push
+      DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... lkpkg push pkg/hello   # make (maintainer)
+      lkpkg show-tag pkg/*
+    """
+
+
+@cli.command("show-tag")
+@package_options
+@dirs_argument
+def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) -> None:
+    """Print ORG/IMAGE:HASH for each package, in argument order.
+
+    \b
+    HASH is the git tree id of the package directory at HEAD; a package with uncommitted
+    changes gets the tree id it would have if committed now, followed by -dirty.
+    """
+    for package in load_packages(list(directories), org=org, hash_override=hash_):
+        click.echo(package.reference().familiar())
+
+
 @cli.command()
-@org_option
-@hash_option
-@click.option(
-    "--platforms", help="Comma-separated platforms to build and push (default: the host's)."
-)
-@click.option(
-    "--builder",
-    type=click.Choice(BUILDER_NAMES),
-    envvar="LKPKG_BUILDER",
-    default="auto",
-    show_default=True,
-    help="Build engine for platforms neither the cache nor the registry has.",
-)
-@click.option("--force", is_flag=True, help="Rebuild and push even when the image exists.")
-@click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output.")
-@click.option("--allow-dirty", is_flag=True, help="Push a package with uncommitted changes.")
-@click.option(
-    "--release",
-    "releases",
-    multiple=True,
-    help="Also push ORG/IMAGE:TAG-ARCH and ORG/IMAGE:TAG (default: git tags on HEAD); "
-    "never moves an existing release.",
-)
-@insecure_option
+@package_options
+@build_options
+@click.option("--push", "then_push", is_flag=True, help="Push afterwards, as `lkpkg push` does.")
+@push_options
 @cache_option
 @dirs_argument
-def push(
-    org: str | None,
-    hash_: str | None,
-    platforms: str | None,
-    builder: str,
-    force: bool,
-    verbose: bool,
-    allow_dirty: bool,
-    releases: Sequence[str],
-    insecure: Sequence[str],
-    cache_dir: Path | None,
-    directories: Sequence[Path],
-) -> None:
-    """Build what is missing, push ORG/IMAGE:HASH-ARCH, then the index ORG/IMAGE:HASH.
+def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
+    """Build packages into the local cache as ORG/IMAGE:HASH-ARCH and ORG/IMAGE:HASH.
+
+    \b
+    The image also lands in the builder's own store (buildah/podman or docker) as
+    ORG/IMAGE:HASH-ARCH, so you can run it there. A platform already in the cache is not
+    rebuilt unless --force. With --push, continues as `lkpkg push`.
+    """
+    options = PushOptions(**kwargs)
+    if then_push:
+        _push(options, directories)
+        return
+    packages = load_packages(list(directories), org=options.org, hash_override=options.hash_)
+    targets = _platforms(options.platforms)
+    cache = _cache(options.cache_dir)
+    factory = _builder_factory(options.builder)
+    for package in packages:
+        result = build_package(
+            package,
+            cache=cache,
+            builder_factory=factory,
+            platforms=targets,
+            force=options.force,
+            verbose=options.verbose,
+            report=_echo_err,
+        )
+        built = ",".join(p.platform.architecture for p in result.platforms if p.built) or "-"
+        click.echo(f"{result.reference.familiar()} {result.index.digest} built={built}")
+
+
+@cli.command()
+@package_options
+@build_options
+@push_options
+@cache_option
+@dirs_argument
+def push(directories: Sequence[Path], **kwargs: Any) -> None:
+    """Build what is missing, push ORG/IMAGE:HASH-ARCH, then the index ORG/IMAGE:HASH; sign.
 
     \b
     The index covers every architecture the registry holds for HASH, including those other
     hosts pushed — even at the same moment: arches need not be built in sequence.
-    The org may carry a registry: --org localhost:5000/wombat.
+    Signing with Docker Content Trust is on by default (passphrases from
+    DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE, and _ROOT_ for a new repository), for every
+    arch tag and the index; --sign-key adds cosign-compatible signatures.
 
     \b
     Examples (the seed's workflows):
-      lkpkg push --org localhost:5000/wombat pkg/hello          # make ORG=... NOTRUST=1 push
-      lkpkg push --org localhost:5000/wombat --hash foo pkg/hello
+      DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... lkpkg push pkg/hello
+      lkpkg push --org localhost:5000/wombat --notrust pkg/hello
+      lkpkg push --org localhost:5000/wombat --notrust --hash foo pkg/hello
     """
-    _push(
-        org,
-        hash_,
-        platforms,
-        builder,
-        force,
-        verbose,
-        allow_dirty,
-        releases,
-        insecure,
-        cache_dir,
-        directories,
-    )
+    _push(PushOptions(**kwargs), directories)
 
 
 @cli.command()
@@ -337,12 +356,79 @@ def manifest(insecure: Sequence[str], cache_dir: Path | None, reference: str) ->
     registries = _Registries(insecure)
     try:
         client = registries(ref.domain)
-        index = publish_index(
-            client, ref.path, ref.tag, platform_of=PlatformOf(client, ref.path, _cache(cache_dir))
-        )
+        platform_of = PlatformOf(client, ref.path, _cache(cache_dir))
+        index = publish_index(client, ref.path, ref.tag, platform_of=platform_of)
     finally:
         registries.close()
     click.echo(f"{ref.familiar()} {index.digest}")
+
+
+@cli.command()
+@notrust_option
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="LKPKG_SIGN_KEY",
+    help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
+)
+@trust_ca_option
+@insecure_option
+@click.argument("reference")
+def sign(
+    notrust: bool,
+    sign_key: Path | None,
+    trust_ca: Path | None,
+    insecure: Sequence[str],
+    reference: str,
+) -> None:
+    """Sign what the registry holds at REFERENCE (an index: its arch images too).
+
+    \b
+    The seed's separate "sign the manifest" step, for something already pushed.
+    Example: DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... lkpkg sign linuxkit/init:4b825dc6
+    """
+    ref = Reference.parse(reference)
+    plan = plan_signing(ref, dct=not notrust, sign_key=sign_key, trust_ca=trust_ca)
+    if not plan.kinds:
+        raise InputError("sign: nothing to sign with: --notrust and no --sign-key")
+    registries = _Registries(insecure)
+    try:
+        signed = sign_reference(plan, registries(ref.domain), ref)
+    finally:
+        registries.close()
+    click.echo(f"signed {ref.familiar()} ({', '.join(plan.kinds)}): {len(signed)} manifests")
+
+
+@cli.command()
+@notrust_option
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="cosign public key to verify with.",
+)
+@trust_ca_option
+@insecure_option
+@click.argument("reference")
+def verify(
+    notrust: bool, key: Path | None, trust_ca: Path | None, insecure: Sequence[str], reference: str
+) -> None:
+    """Check REFERENCE before consuming it: exit 0 with a summary, or 1 naming the first mismatch.
+
+    \b
+    Docker Content Trust (unless --notrust): the digest the registry serves for the tag must
+    be the signed target. With --key: a valid cosign signature for that key. For an index,
+    every per-arch manifest too.
+    Example: lkpkg verify --key cosign.pub localhost:5000/wombat/hello:4b825dc6
+    """
+    ref = Reference.parse(reference)
+    dct = None if notrust else DCTSigner(TrustConfig.for_registry(ref.domain, os.environ, trust_ca))
+    public = load_public_key(key) if key is not None else None
+    registries = _Registries(insecure)
+    try:
+        summary = verify_reference(registries(ref.domain), ref, dct=dct, public_key=public)
+    finally:
+        registries.close()
+    click.echo(summary)
 
 
 @cli.command()

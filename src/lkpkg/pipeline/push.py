@@ -80,6 +80,7 @@ class Registry(Protocol):
 class ArchPush:
     arch: str
     digest: str
+    size: int
     uploaded: bool
 
 
@@ -230,6 +231,7 @@ class PushResult:
     arches: tuple[ArchPush, ...]
     built: tuple[str, ...]
     releases: tuple[str, ...]
+    signed: tuple[str, ...] = ()
 
 
 def push_package(
@@ -245,8 +247,13 @@ def push_package(
     releases: Sequence[str] | None = None,
     verbose: bool = False,
     report: Callable[[str], None] = lambda _: None,
+    sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]] | None = None,
 ) -> PushResult:
-    """Build what is missing (cache, then registry, then builder), push, index, release."""
+    """Build what is missing (cache, then registry, then builder), push, index, release, sign.
+
+    `sign` receives every (tag, digest, size) this push wrote — the arch tags, the index and
+    release tags — once they are all in the registry, and returns the kinds it signed with.
+    """
     reference = package.reference()
     if package.dirty and not (allow_dirty or hash_given):
         raise InputError(
@@ -295,20 +302,30 @@ def push_package(
         report(
             f"{reference.familiar()}-{arch}: {'pushed' if uploaded else 'unchanged'} {local.digest}"
         )
-        pushed.append(ArchPush(arch, local.digest, uploaded))
+        pushed.append(ArchPush(arch, local.digest, local.size, uploaded))
 
     platform_of = PlatformOf(registry, repo, cache)
     index = publish_index(registry, repo, package.tag, platform_of=platform_of)
     report(f"{reference.familiar()}: index {index.digest}")
 
+    written = [(f"{package.tag}-{p.arch}", p.digest, p.size) for p in pushed]
+    written.append((package.tag, index.digest, index.size))
+
     for release in release_tags:
         for arch_push in pushed:
             _release_arch(registry, repo, release, arch_push, cache)
-        publish_index(
+            written.append((f"{release}-{arch_push.arch}", arch_push.digest, arch_push.size))
+        released = publish_index(
             registry, repo, release, platform_of=platform_of, guard=release_guard(repo, release)
         )
+        written.append((release, released.digest, released.size))
         report(f"{reference.with_tag(release).familiar()}: released")
-    return PushResult(str(reference), index, tuple(pushed), tuple(built), tuple(release_tags))
+    signed = sign(written) if sign is not None else ()
+    if signed:
+        report(f"{reference.familiar()}: signed {len(written)} tags ({', '.join(signed)})")
+    return PushResult(
+        str(reference), index, tuple(pushed), tuple(built), tuple(release_tags), signed
+    )
 
 
 def _release_arch(

@@ -28,7 +28,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from lkpkg.errors import InputError, LkpkgError
+from lkpkg.errors import InputError, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.model import Descriptor, ImageManifest, canonical_bytes, parse_manifest_bytes
@@ -38,10 +38,6 @@ PASSPHRASE_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the name of a variable, not a
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
 SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_TYPE = "cosign container image signature"
-
-
-class SignatureError(LkpkgError):
-    """A signature is missing, does not verify, or names another repository or digest."""
 
 
 def signature_tag(digest: str) -> str:
@@ -208,11 +204,11 @@ def verify(
     public: ec.EllipticCurvePublicKey,
 ) -> None:
     """Pass when some signature under `sha256-HEX.sig` is valid for `public`, this repository
-    and exactly `digest`; else raise SignatureError naming what was wrong."""
+    and exactly `digest`; else raise VerificationFailed naming what was wrong."""
     tag = signature_tag(digest)
     layers = _existing_layers(registry, repo, tag)
     if not layers:
-        raise SignatureError(f"{repo_name}@{digest}: no cosign signature ({tag} missing)")
+        raise VerificationFailed(f"{repo_name}@{digest}: no cosign signature ({tag} missing)")
     reasons: list[str] = []
     for layer in layers:
         sink = io.BytesIO()
@@ -235,6 +231,6 @@ def verify(
             reasons.append(f"signature is for repository {named_ref}")
             continue
         return
-    raise SignatureError(
+    raise VerificationFailed(
         f"{repo_name}@{digest}: no valid cosign signature ({'; '.join(sorted(set(reasons)))})"
     )

@@ -1,0 +1,375 @@
+"""lkpkg push signs; Docker's own client (DCT) and skopeo + openssl (cosign) judge the
+signatures; lkpkg verify catches unsigned and re-pointed tags; secrets never reach argv or
+error text."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import git, lkpkg, run
+from tests.fixtures.notary import NotaryInfo
+from tests.fixtures.registry import RegistryInfo
+from tests.integration.test_push import make_tiny
+
+pytestmark = pytest.mark.integration
+
+DOCKER = "/usr/bin/docker"
+
+
+class World:
+    """A registry, a trust server, a maintainer's DOCKER_CONFIG and a consumer's docker."""
+
+    def __init__(
+        self, tmp_path: Path, registry: RegistryInfo, notary: NotaryInfo, docker_host: str
+    ) -> None:
+        self.registry = registry
+        self.notary = notary
+        self.docker_host = docker_host
+        self.maintainer = tmp_path / "maintainer"
+        self.consumer = tmp_path / "consumer"
+        for config in (self.maintainer, self.consumer):
+            config.mkdir()
+            notary.install_ca(config)
+        self.root_pass = "root-" + secrets.token_urlsafe(12)
+        self.repo_pass = "repo-" + secrets.token_urlsafe(12)
+        self.cosign_pass = "cosign-" + secrets.token_urlsafe(12)
+        self.org = f"{registry.host}/{registry.repo('sig')}"
+        self.repo = tmp_path / "repo"
+        self.package = make_tiny(self.repo)
+        self.cache = tmp_path / "cache"
+
+    @property
+    def secrets(self) -> list[str]:
+        return [self.root_pass, self.repo_pass, self.cosign_pass]
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            "DOCKER_CONFIG": str(self.maintainer),
+            "DOCKER_CONTENT_TRUST_SERVER": self.notary.url,
+            "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": self.root_pass,
+            "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": self.repo_pass,
+            "COSIGN_PASSWORD": self.cosign_pass,
+            **extra,
+        }
+
+    def push(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return lkpkg(
+            "push",
+            "--cache",
+            str(self.cache),
+            "--org",
+            self.org,
+            "--platforms",
+            "linux/amd64,linux/arm64",
+            *args,
+            str(self.package),
+            env=env or self.env(),
+            check=check,
+        )
+
+    def tag(self) -> str:
+        return git(self.repo, "rev-parse", "HEAD:tiny")
+
+    def ref(self, tag: str) -> str:
+        return f"{self.org}/tiny:{tag}"
+
+    def docker(self, *args: str, trust: bool) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "DOCKER_HOST": self.docker_host,
+            "DOCKER_CONFIG": str(self.consumer),
+            "DOCKER_CONTENT_TRUST": "1" if trust else "0",
+            "DOCKER_CONTENT_TRUST_SERVER": self.notary.url,
+        }
+        return subprocess.run(
+            [DOCKER, *args], env=env, capture_output=True, text=True, check=False, timeout=300
+        )
+
+    def registry_digest(self, tag: str) -> str:
+        raw = run(
+            ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{self.ref(tag)}"]
+        ).stdout
+        import hashlib
+
+        return "sha256:" + hashlib.sha256(raw.encode()).hexdigest()
+
+
+@pytest.fixture
+def world(tmp_path, registry_plain, notary_server, docker_engine, buildah_store) -> World:
+    return World(tmp_path, registry_plain, notary_server, docker_engine)
+
+
+def test_push_signs_every_arch_and_the_index_and_docker_pulls_them_with_trust(world):
+    out = world.push().stdout
+    assert "signed=dct" in out
+    tag = world.tag()
+    for name in (tag, f"{tag}-amd64", f"{tag}-arm64"):
+        pulled = world.docker("pull", world.ref(name), trust=True)
+        assert pulled.returncode == 0, pulled.stderr
+    # notary's own view: the targets lkpkg signed, with the registry's digests and sizes.
+    inspected = json.loads(
+        world.docker("trust", "inspect", f"{world.org}/tiny", trust=False).stdout
+    )[0]
+    signed = {s["SignedTag"]: s["Digest"] for s in inspected["SignedTags"]}
+    for name in (tag, f"{tag}-amd64", f"{tag}-arm64"):
+        assert "sha256:" + signed[name] == world.registry_digest(name)
+    assert "verified" in lkpkg("verify", world.ref(tag), env=world.env()).stdout
+
+
+def test_an_unsigned_tag_is_refused_by_docker_and_by_verify(world):
+    world.push("--notrust", "--hash", "unsigned")
+    assert world.docker("pull", world.ref("unsigned-amd64"), trust=True).returncode != 0
+    result = lkpkg("verify", world.ref("unsigned"), env=world.env(), check=False)
+    assert result.returncode == 1
+    assert "not signed" in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_a_repointed_tag_fails_verify_while_docker_still_gets_the_signed_image(world, tmp_path):
+    world.push()
+    tag = world.tag()
+    signed_digest = world.registry_digest(f"{tag}-amd64")
+    # Someone re-points the amd64 tag at other content after signing.
+    other = make_tiny(tmp_path / "other", name="tiny")
+    (other / "msg").write_text("substitute\n")
+    git(tmp_path / "other", "commit", "-qam", "substitute")
+    lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(tmp_path / "other-cache"),
+        "--org",
+        world.org,
+        "--hash",
+        "evil",
+        "--platforms",
+        "linux/amd64",
+        str(other),
+        env=world.env(),
+    )
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            f"docker://{world.ref('evil-amd64')}",
+            f"docker://{world.ref(tag + '-amd64')}",
+        ]
+    )
+    found = world.registry_digest(f"{tag}-amd64")
+    assert found != signed_digest
+    result = lkpkg("verify", world.ref(f"{tag}-amd64"), env=world.env(), check=False)
+    assert result.returncode == 1
+    assert found in result.stderr and signed_digest in result.stderr
+    # docker pull with DCT resolves the tag through the trust data, so it fetches the signed image.
+    pulled = world.docker("pull", world.ref(f"{tag}-amd64"), trust=True)
+    assert pulled.returncode == 0, pulled.stderr
+    assert signed_digest in pulled.stdout + pulled.stderr
+
+
+def test_missing_passphrase_is_reported_before_anything_is_pushed(world):
+    env = world.env()
+    del env["DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"]
+    result = world.push(env=env, check=False)
+    assert result.returncode == 2
+    assert (
+        "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE" in result.stderr
+        and "NOTRUST=1" in result.stderr
+    )
+    assert result.stderr.count("\n") == 1
+    listing = subprocess.run(
+        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{world.org}/tiny"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert listing.returncode != 0 or json.loads(listing.stdout)["Tags"] == []
+
+
+def cosign_judge(world: World, ref: str, public_key: Path, scratch: Path) -> bool:
+    """cosign's key-based verification, done by independent tools.
+
+    Debian 12's skopeo and podman are built with sigstore disabled ("Debian-local change:
+    sigstore disabled"), and no cosign is packaged, so skopeo's `sigstoreSigned` policy cannot
+    judge here. The same steps cosign takes are done with skopeo as the registry reader and
+    openssl as the ECDSA verifier: the manifest's digest, its `sha256-HEX.sig` manifest, each
+    simple-signing payload's signature, and the digest and repository the payload names.
+    """
+    raw = run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]
+    ).stdout.encode()
+    digest = "sha256:" + hashlib.sha256(raw).hexdigest()
+    repository = ref.rsplit(":", 1)[0]
+    sig_ref = f"{repository}:{digest.replace(':', '-')}.sig"
+    scratch.mkdir(parents=True, exist_ok=True)
+    fetched = scratch / digest.split(":")[1]
+    copy = subprocess.run(
+        [
+            "skopeo",
+            "copy",
+            "--quiet",
+            "--src-tls-verify=false",
+            "--preserve-digests",
+            f"docker://{sig_ref}",
+            f"dir:{fetched}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if copy.returncode != 0:
+        return False  # no signature manifest at all
+    manifest = json.loads((fetched / "manifest.json").read_text())
+    for layer in manifest["layers"]:
+        if layer["mediaType"] != "application/vnd.dev.cosign.simplesigning.v1+json":
+            continue
+        payload = fetched / layer["digest"].split(":")[1]
+        signature = fetched / "signature.der"
+        signature.write_bytes(
+            base64.b64decode(layer["annotations"]["dev.cosignproject.cosign/signature"])
+        )
+        checked = subprocess.run(
+            [
+                "openssl",
+                "dgst",
+                "-sha256",
+                "-verify",
+                str(public_key),
+                "-signature",
+                str(signature),
+                str(payload),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        critical = json.loads(payload.read_text())["critical"]
+        if (
+            checked.returncode == 0
+            and critical["image"]["docker-manifest-digest"] == digest
+            and critical["identity"]["docker-reference"] == repository
+            and critical["type"] == "cosign container image signature"
+        ):
+            return True
+    return False
+
+
+def test_cosign_signatures_verify_independently_and_tampering_does_not(world, tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lkpkg("keygen", "--output-key-prefix", str(keys / "cosign"), env=world.env())
+    assert "signed=cosign" in world.push("--notrust", "--sign-key", str(keys / "cosign.key")).stdout
+    tag = world.tag()
+    for name in (tag, f"{tag}-amd64", f"{tag}-arm64"):
+        assert cosign_judge(world, world.ref(name), keys / "cosign.pub", tmp_path / "judge")
+    summary = lkpkg(
+        "verify", "--notrust", "--key", str(keys / "cosign.pub"), world.ref(tag), env=world.env()
+    ).stdout
+    assert "cosign" in summary and "index of 2 images" in summary
+    # Another key's public half does not verify.
+    other = tmp_path / "other"
+    other.mkdir()
+    lkpkg("keygen", "--output-key-prefix", str(other / "cosign"), env=world.env())
+    assert not cosign_judge(world, world.ref(tag), other / "cosign.pub", tmp_path / "judge-other")
+    bad_key = lkpkg(
+        "verify",
+        "--notrust",
+        "--key",
+        str(other / "cosign.pub"),
+        world.ref(tag),
+        env=world.env(),
+        check=False,
+    )
+    assert bad_key.returncode == 1 and "does not verify" in bad_key.stderr
+    # Unsigned content (different bytes: signatures follow digests) re-pointed under a
+    # signed tag: refused by the judge and by verify.
+    (world.package / "msg").write_text("unsigned content\n")
+    world.push("--notrust", "--hash", "plain")
+    assert not cosign_judge(
+        world, world.ref("plain-amd64"), keys / "cosign.pub", tmp_path / "judge-plain"
+    )
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            f"docker://{world.ref('plain-amd64')}",
+            f"docker://{world.ref(tag + '-amd64')}",
+        ]
+    )
+    assert not cosign_judge(
+        world, world.ref(f"{tag}-amd64"), keys / "cosign.pub", tmp_path / "judge-tampered"
+    )
+    result = lkpkg(
+        "verify",
+        "--notrust",
+        "--key",
+        str(keys / "cosign.pub"),
+        world.ref(f"{tag}-amd64"),
+        env=world.env(),
+        check=False,
+    )
+    assert result.returncode == 1 and "no cosign signature" in result.stderr
+
+
+def test_sign_signs_what_the_registry_already_holds(world):
+    world.push("--notrust", "--hash", "later")
+    assert lkpkg("verify", world.ref("later"), env=world.env(), check=False).returncode == 1
+    signed = lkpkg("sign", world.ref("later"), env=world.env()).stdout
+    assert "3 manifests" in signed
+    assert "index of 2 images" in lkpkg("verify", world.ref("later"), env=world.env()).stdout
+    assert world.docker("pull", world.ref("later-arm64"), trust=True).returncode == 0
+
+
+def test_no_secret_in_any_argv_log_or_error(world, tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lkpkg("keygen", "--output-key-prefix", str(keys / "cosign"), env=world.env())
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.is_set():
+            for pid in os.listdir("/proc"):
+                if pid.isdigit():
+                    with contextlib.suppress(OSError):
+                        seen.append(
+                            Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+                        )
+            stop.wait(0.005)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        ok = world.push("--sign-key", str(keys / "cosign.key"))
+        wrong = world.env(
+            COSIGN_PASSWORD="wrong-" + world.cosign_pass,
+            DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE="wrong-" + world.repo_pass,
+        )
+        failed = world.push(
+            "--hash", "wrong", "--sign-key", str(keys / "cosign.key"), env=wrong, check=False
+        )
+    finally:
+        stop.set()
+        watcher.join()
+    assert failed.returncode in (2, 4)
+    assert any("notary" in line for line in seen), "the watcher saw no signing process"
+    texts = [*seen, ok.stdout, ok.stderr, failed.stdout, failed.stderr]
+    for secret in world.secrets:
+        for text in texts:
+            assert secret not in text
