@@ -1,0 +1,171 @@
+"""What the commands share: option groups, the cache, registry clients, builders."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from lkpkg.auth.keychain import Keychain
+from lkpkg.build.base import Builder
+from lkpkg.build.select import BUILDER_NAMES, select_builder
+from lkpkg.cache.layout import Cache, default_cache_dir
+from lkpkg.errors import InputError, LkpkgError
+from lkpkg.oci.model import Platform
+from lkpkg.registry.client import RegistryClient
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def parse_platforms(value: str | None) -> list[Platform] | None:
+    if not value:
+        return None
+    platforms = []
+    for item in value.split(","):
+        item = item.strip()
+        try:
+            platforms.append(Platform.parse(item if "/" in item else f"linux/{item}"))
+        except LkpkgError as exc:
+            raise InputError(f"--platforms: {exc}") from exc
+    return platforms
+
+
+def open_cache(path: Path | None) -> Cache:
+    return Cache(path or default_cache_dir())
+
+
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
+    def apply(function: F) -> F:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+cache_option = click.option(
+    "--cache",
+    "cache_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="OCI layout cache (default $LINUXKIT_CACHE or ~/.linuxkit/cache).",
+)
+insecure_option = click.option(
+    "--insecure-registry",
+    "insecure",
+    multiple=True,
+    envvar="LKPKG_INSECURE_REGISTRIES",
+    help="A registry (host[:port]) that may be spoken to over plain http; loopback always may.",
+)
+dirs_argument = click.argument(
+    "directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False), required=True
+)
+notrust_option = click.option(
+    "--notrust",
+    is_flag=True,
+    envvar="LKPKG_NOTRUST",
+    help="No Docker Content Trust (the seed's NOTRUST=1).",
+)
+trust_ca_option = click.option(
+    "--trust-ca",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="CA of the trust server (default $DOCKER_CONFIG/tls/<server>/ca.crt when present).",
+)
+
+package_options = options(
+    click.option("--org", help="Override the org (may carry a registry: localhost:5000/wombat)."),
+    click.option("--hash", "hash_", help="Override the content hash part of the tag."),
+)
+build_options = options(
+    click.option(
+        "--platforms", help="Comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's)."
+    ),
+    click.option(
+        "--builder",
+        type=click.Choice(BUILDER_NAMES),
+        envvar="LKPKG_BUILDER",
+        default="auto",
+        show_default=True,
+        help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
+    ),
+    click.option(
+        "--force", is_flag=True, help="Build even when the cache already holds the image."
+    ),
+    click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output."),
+)
+push_options = options(
+    click.option("--allow-dirty", is_flag=True, help="Push a package with uncommitted changes."),
+    click.option(
+        "--release",
+        "releases",
+        multiple=True,
+        help="Also push ORG/IMAGE:TAG-ARCH and ORG/IMAGE:TAG (default: git tags on HEAD); "
+        "never moves an existing release.",
+    ),
+    notrust_option,
+    click.option(
+        "--sign-key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="LKPKG_SIGN_KEY",
+        help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
+    ),
+    trust_ca_option,
+    insecure_option,
+)
+
+
+@dataclass(frozen=True)
+class PushOptions:
+    org: str | None
+    hash_: str | None
+    platforms: str | None
+    builder: str
+    force: bool
+    verbose: bool
+    allow_dirty: bool
+    releases: Sequence[str]
+    notrust: bool
+    sign_key: Path | None
+    trust_ca: Path | None
+    insecure: Sequence[str]
+    cache_dir: Path | None
+
+
+def builder_factory(name: str) -> Callable[[], Builder]:
+    chosen: list[Builder] = []
+
+    def factory() -> Builder:
+        # Chosen on first need: a run where everything is cached needs no builder at all.
+        if not chosen:
+            chosen.append(select_builder(name))
+        return chosen[0]
+
+    return factory
+
+
+class Registries:
+    """One registry client per registry host for the whole run (connections and tokens reused)."""
+
+    def __init__(self, insecure: Sequence[str]) -> None:
+        self._insecure = [h for item in insecure for h in item.split(",") if h]
+        self._clients: dict[str, RegistryClient] = {}
+        self._keychain: Keychain | None = None
+
+    def __call__(self, domain: str) -> RegistryClient:
+        if domain not in self._clients:
+            if self._keychain is None:
+                self._keychain = Keychain()
+            self._clients[domain] = RegistryClient(
+                domain, keychain=self._keychain, insecure=self._insecure
+            )
+        return self._clients[domain]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()

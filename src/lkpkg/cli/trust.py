@@ -1,0 +1,105 @@
+"""Commands on signatures: sign, verify, keygen."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from lkpkg.cli.common import Registries, insecure_option, notrust_option, trust_ca_option
+from lkpkg.errors import InputError
+from lkpkg.pipeline.sign import plan_signing, sign_reference, verify_reference
+from lkpkg.reference import Reference
+from lkpkg.trust.cosign import generate_key_pair, load_public_key
+from lkpkg.trust.dct import DCTSigner, TrustConfig
+
+
+@click.command()
+@notrust_option
+@click.option(
+    "--sign-key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar="LKPKG_SIGN_KEY",
+    help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
+)
+@trust_ca_option
+@insecure_option
+@click.argument("reference")
+def sign(
+    notrust: bool,
+    sign_key: Path | None,
+    trust_ca: Path | None,
+    insecure: Sequence[str],
+    reference: str,
+) -> None:
+    """Sign what the registry holds at REFERENCE (an index: its arch images too).
+
+    \b
+    The seed's separate "sign the manifest" step, for something already pushed.
+    Example: DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... lkpkg sign linuxkit/init:4b825dc6
+    """
+    ref = Reference.parse(reference)
+    plan = plan_signing(ref, dct=not notrust, sign_key=sign_key, trust_ca=trust_ca)
+    if not plan.kinds:
+        raise InputError("sign: nothing to sign with: --notrust and no --sign-key")
+    registries = Registries(insecure)
+    try:
+        signed = sign_reference(plan, registries(ref.domain), ref)
+    finally:
+        registries.close()
+    click.echo(f"signed {ref.familiar()} ({', '.join(plan.kinds)}): {len(signed)} manifests")
+
+
+@click.command()
+@notrust_option
+@click.option(
+    "--key",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="cosign public key to verify with.",
+)
+@trust_ca_option
+@insecure_option
+@click.argument("reference")
+def verify(
+    notrust: bool, key: Path | None, trust_ca: Path | None, insecure: Sequence[str], reference: str
+) -> None:
+    """Check REFERENCE before consuming it: exit 0 with a summary, or 1 naming the first mismatch.
+
+    \b
+    Docker Content Trust (unless --notrust): the digest the registry serves for the tag must
+    be the signed target. With --key: a valid cosign signature for that key. For an index,
+    every per-arch manifest too.
+    Example: lkpkg verify --key cosign.pub localhost:5000/wombat/hello:4b825dc6
+    """
+    ref = Reference.parse(reference)
+    dct = None if notrust else DCTSigner(TrustConfig.for_registry(ref.domain, os.environ, trust_ca))
+    public = load_public_key(key) if key is not None else None
+    registries = Registries(insecure)
+    try:
+        summary = verify_reference(registries(ref.domain), ref, dct=dct, public_key=public)
+    finally:
+        registries.close()
+    click.echo(summary)
+
+
+@click.command()
+@click.option(
+    "--output-key-prefix",
+    default="cosign",
+    show_default=True,
+    help="Writes PREFIX.key and PREFIX.pub.",
+)
+def keygen(output_key_prefix: str) -> None:
+    """Make an ECDSA P-256 key pair for cosign-compatible signatures.
+
+    \b
+    The private key is encrypted with $COSIGN_PASSWORD (cosign's own variable) and written
+    with mode 0600; the public key is what consumers verify with (lkpkg verify, skopeo, cosign).
+    """
+    prefix = Path(output_key_prefix)
+    generate_key_pair(
+        prefix.with_name(prefix.name + ".key"), prefix.with_name(prefix.name + ".pub")
+    )
+    click.echo(f"wrote {prefix}.key and {prefix}.pub")
