@@ -433,3 +433,44 @@ def test_eight_hosts_pushing_eight_arches_at_once_end_with_all_in_the_index(
         index = skopeo_raw(registry_plain, f"{org}/tiny:{tag}")
         arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
         assert arches == sorted(TINY_ARCHES), (round_number, arches)
+
+
+def test_amd64_here_and_arm64_on_another_engine_end_in_one_index(
+    tmp_path, registry_plain, cache_dir, buildah_store, docker_engine
+):
+    repo = copy_examples(tmp_path / "repo", "hello")
+    org = f"{registry_plain.host}/{registry_plain.repo('remote')}"
+    result = lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(cache_dir),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        "--builder-host",
+        f"linux/arm64={docker_engine}",
+        str(repo / "hello"),
+    )
+    assert f"building with docker@{docker_engine}" in result.stderr
+    assert "-amd64: building with buildah" in result.stderr
+    tag = git(repo, "rev-parse", "HEAD:hello")
+    index = skopeo_raw(registry_plain, f"{org}/hello:{tag}")
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    # The arm64 image was built by (and stays in) the other engine's store.
+    inspected = subprocess.run(
+        [
+            "/usr/bin/docker",
+            "image",
+            "inspect",
+            "--format",
+            "{{.Architecture}}",
+            f"{org}/hello:{tag}-arm64",
+        ],
+        env={**os.environ, "DOCKER_HOST": docker_engine},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert inspected == "arm64"

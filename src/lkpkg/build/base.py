@@ -67,6 +67,9 @@ class Builder(Protocol):
     """What the pipeline needs of a build engine."""
 
     name: str
+    # True for an engine on another host that builds its own platform natively: lkpkg does
+    # not check this host's emulation for it.
+    remote: bool
 
     def problem(self) -> str | None:
         """Why this builder cannot run here (one line with the fix), or None when it can."""

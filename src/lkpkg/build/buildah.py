@@ -43,6 +43,7 @@ def _flock(path: Path) -> Iterator[None]:
 
 class BuildahBuilder:
     name = "buildah"
+    remote = False
 
     def __init__(self, executable: str = "buildah", lock_dir: Path | None = None) -> None:
         self.executable = executable

@@ -43,9 +43,15 @@ def _client_mode(executable: str) -> str | None:
 
 class DockerBuilder:
     name = "docker"
+    remote: bool
 
-    def __init__(self, host: str | None = None, clients: Sequence[str] | None = None) -> None:
+    def __init__(
+        self, host: str | None = None, clients: Sequence[str] | None = None, *, remote: bool = False
+    ) -> None:
         self.host = host or os.environ.get("DOCKER_HOST")
+        self.remote = remote
+        if remote:
+            self.name = f"docker@{host}"
         env_client = os.environ.get("LKPKG_DOCKER_CLIENT")
         self.clients = tuple(clients or ((env_client,) if env_client else CLIENT_CANDIDATES))
 

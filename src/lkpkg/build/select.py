@@ -1,13 +1,17 @@
-"""Choosing a builder: `--builder auto|buildah|docker`, or `LKPKG_BUILDER`."""
+"""Choosing builders: `--builder auto|buildah|docker` (or `LKPKG_BUILDER`) for the platforms
+this host builds, and `--builder-host PLATFORM=URL` for platforms a Docker engine on another
+host builds natively (ssh://user@host, tcp://host:port, unix:///path — docker's own URLs)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 
 from lkpkg.build.base import Builder
 from lkpkg.build.buildah import BuildahBuilder
 from lkpkg.build.docker import DockerBuilder
 from lkpkg.errors import EnvironmentProblem, InputError
+from lkpkg.oci.model import Platform
 
 BUILDER_NAMES = ("auto", "buildah", "docker")
 
@@ -29,3 +33,47 @@ def select_builder(name: str | None = None) -> Builder:
             return builder
         problems.append(f"{builder.name}: {problem}")
     raise EnvironmentProblem("no usable builder: " + "; ".join(problems))
+
+
+def parse_builder_hosts(values: Sequence[str]) -> dict[str, str]:
+    """`linux/arm64=ssh://user@host` items → {"linux/arm64": "ssh://user@host"}."""
+    hosts: dict[str, str] = {}
+    for value in values:
+        platform, sep, url = value.partition("=")
+        if not sep or not platform or "://" not in url:
+            raise InputError(
+                f"--builder-host '{value}': expected PLATFORM=URL, e.g. linux/arm64=ssh://user@host"
+            )
+        scheme = url.split("://", 1)[0]
+        if scheme not in ("ssh", "tcp", "unix"):
+            raise InputError(f"--builder-host '{value}': URL must be ssh://, tcp:// or unix://")
+        normalized = Platform.parse(platform if "/" in platform else f"linux/{platform}")
+        hosts[str(normalized)] = url
+    return hosts
+
+
+def builders(
+    name: str | None, hosts: Mapping[str, str] | None = None
+) -> Callable[[Platform], Builder]:
+    """The builder for each platform: its `--builder-host` engine, else the local choice.
+
+    Builders are made on first need, so a run where everything is cached needs none; each is
+    made once and checked (`problem()`) before its first use.
+    """
+    made: dict[str, Builder] = {}
+
+    def for_platform(platform: Platform) -> Builder:
+        url = (hosts or {}).get(str(platform))
+        key = url or "local"
+        if key not in made:
+            if url is None:
+                made[key] = select_builder(name)
+            else:
+                remote = DockerBuilder(host=url, remote=True)
+                problem = remote.problem()
+                if problem is not None:
+                    raise EnvironmentProblem(f"builder host for {platform}: {problem}")
+                made[key] = remote
+        return made[key]
+
+    return for_platform

@@ -12,7 +12,7 @@ from lkpkg.cli.common import (
     PushOptions,
     Registries,
     build_options,
-    builder_factory,
+    builders_for,
     cache_option,
     dirs_argument,
     echo_err,
@@ -35,7 +35,7 @@ def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
     packages = load_packages(list(directories), org=options.org, hash_override=options.hash_)
     targets = parse_platforms(options.platforms)
     cache = open_cache(options.cache_dir)
-    factory = builder_factory(options.builder)
+    builder_for = builders_for(options)
     # Every package's signing is checked (passphrases, keys, trust server) before any push.
     plans = [
         plan_signing(
@@ -54,7 +54,7 @@ def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
                 package,
                 cache=cache,
                 registry=registry,
-                builder_factory=factory,
+                builder_for=builder_for,
                 platforms=targets,
                 force=options.force,
                 allow_dirty=options.allow_dirty,
@@ -121,12 +121,12 @@ def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
     packages = load_packages(list(directories), org=options.org, hash_override=options.hash_)
     targets = parse_platforms(options.platforms)
     cache = open_cache(options.cache_dir)
-    factory = builder_factory(options.builder)
+    builder_for = builders_for(options)
     for package in packages:
         result = build_package(
             package,
             cache=cache,
-            builder_factory=factory,
+            builder_for=builder_for,
             platforms=targets,
             force=options.force,
             verbose=options.verbose,

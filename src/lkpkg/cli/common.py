@@ -11,7 +11,7 @@ import click
 
 from lkpkg.auth.keychain import Keychain
 from lkpkg.build.base import Builder
-from lkpkg.build.select import BUILDER_NAMES, select_builder
+from lkpkg.build.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
@@ -95,6 +95,14 @@ build_options = options(
         help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
     ),
     click.option(
+        "--builder-host",
+        "builder_hosts",
+        multiple=True,
+        metavar="PLATFORM=URL",
+        help="Build PLATFORM on the Docker engine at URL (ssh://user@host, tcp://, unix://), "
+        "natively; repeatable.",
+    ),
+    click.option(
         "--force", is_flag=True, help="Build even when the cache already holds the image."
     ),
     click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output."),
@@ -122,10 +130,13 @@ push_options = options(
 
 @dataclass(frozen=True)
 class PushOptions:
+    """Every option of build and push, as the commands receive them."""
+
     org: str | None
     hash_: str | None
     platforms: str | None
     builder: str
+    builder_hosts: Sequence[str]
     force: bool
     verbose: bool
     allow_dirty: bool
@@ -135,18 +146,6 @@ class PushOptions:
     trust_ca: Path | None
     insecure: Sequence[str]
     cache_dir: Path | None
-
-
-def builder_factory(name: str) -> Callable[[], Builder]:
-    chosen: list[Builder] = []
-
-    def factory() -> Builder:
-        # Chosen on first need: a run where everything is cached needs no builder at all.
-        if not chosen:
-            chosen.append(select_builder(name))
-        return chosen[0]
-
-    return factory
 
 
 class Registries:
@@ -169,3 +168,7 @@ class Registries:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
+
+
+def builders_for(options: PushOptions) -> Callable[[Platform], Builder]:
+    return builders(options.builder, parse_builder_hosts(options.builder_hosts))

@@ -201,7 +201,7 @@ def build_package(
     package: Package,
     *,
     cache: Cache,
-    builder_factory: Callable[[], Builder],
+    builder_for: Callable[[Platform], Builder],
     platforms: Sequence[Platform] | None = None,
     force: bool = False,
     verbose: bool = False,
@@ -209,7 +209,6 @@ def build_package(
 ) -> PackageResult:
     targets = target_platforms(package, platforms)
     results: list[PlatformResult] = []
-    builder: Builder | None = None
     for platform in targets:
         arch_ref = package.arch_reference(platform.architecture)
         existing = cache.resolve(str(arch_ref))
@@ -217,9 +216,9 @@ def build_package(
             report(f"{arch_ref.familiar()}: in cache, not rebuilt")
             results.append(PlatformResult(platform, existing, built=False))
             continue
-        require_buildable(platform)
-        if builder is None:
-            builder = builder_factory()
+        builder = builder_for(platform)
+        if not builder.remote:
+            require_buildable(platform)
         report(f"{arch_ref.familiar()}: building with {builder.name}")
         results.append(
             PlatformResult(

@@ -239,7 +239,7 @@ def push_package(
     *,
     cache: Cache,
     registry: Registry,
-    builder_factory: Callable[[], Builder],
+    builder_for: Callable[[Platform], Builder],
     platforms: Sequence[Platform] | None = None,
     force: bool = False,
     allow_dirty: bool = False,
@@ -283,7 +283,7 @@ def push_package(
         result = build_package(
             package,
             cache=cache,
-            builder_factory=builder_factory,
+            builder_for=builder_for,
             platforms=missing,
             force=force,
             verbose=verbose,
