@@ -99,6 +99,7 @@ def test_repush_of_an_unchanged_package_sends_a_few_small_requests(
     package = make_tiny(repo)
     org = f"{registry_plain.host}/{registry_plain.repo('repush')}"
     cache = tmp_path / "cache"
+    first_before = request_count(registry_plain)
     lkpkg(
         "push",
         "--notrust",
@@ -111,6 +112,8 @@ def test_repush_of_an_unchanged_package_sends_a_few_small_requests(
         str(package),
     )
     before = request_count(registry_plain)
+    # The log must show the first push's requests, or counting the second proves nothing.
+    assert before - first_before > 5, before - first_before
     again = lkpkg(
         "push",
         "--notrust",
@@ -124,6 +127,7 @@ def test_repush_of_an_unchanged_package_sends_a_few_small_requests(
     )
     sent = request_count(registry_plain) - before
     assert "unchanged" in again.stderr
+    assert sent > 0
     # One HEAD for the arch tag, one per known arch to derive the index, one for the index.
     assert sent <= 14, sent
 
@@ -474,3 +478,35 @@ def test_amd64_here_and_arm64_on_another_engine_end_in_one_index(
         check=True,
     ).stdout.strip()
     assert inspected == "arm64"
+
+
+def test_a_layer_already_in_another_repository_is_mounted_not_uploaded(
+    repo, tmp_path, registry_plain, buildah_store
+):
+    one = make_tiny(repo, name="first")
+    two = make_tiny(repo, name="second")
+    # Same bytes in both images' only layer: the second push can link it from the first.
+    (two / "msg").write_text("first\n")
+    git(repo, "commit", "-qam", "same layer")
+    org = f"{registry_plain.host}/{registry_plain.repo('mount')}"
+    log_before = registry_plain.log.read_text(errors="replace")
+    lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(one),
+        str(two),
+    )
+    new_lines = registry_plain.log.read_text(errors="replace")[len(log_before) :]
+    mounts = [
+        line for line in new_lines.splitlines() if "mount=sha256" in line and "second" in line
+    ]
+    assert mounts, "the shared layer was uploaded again instead of mounted"
+    assert skopeo_raw(
+        registry_plain, f"{org}/second:{git(repo, 'rev-parse', 'HEAD:second')}-amd64"
+    )["layers"]

@@ -149,6 +149,9 @@ class RegistryClient:
         )
         self._base: str | None = None
         self._ping_lock = threading.Lock()
+        # digest -> a repository of this registry known to hold it (set by uploads and HEADs).
+        self._blob_homes: dict[str, str] = {}
+        self.mounted = 0  # blobs linked by cross-repository mount rather than uploaded
 
     def __enter__(self) -> RegistryClient:
         return self
@@ -280,6 +283,10 @@ class RegistryClient:
         _checked_digest(digest)
         if size < 0:
             raise ValueError(f"blob size must not be negative, got {size}")
+        if mount_from is None:
+            # A blob this client already put or found in another repository of this registry
+            # is mounted from there: no bytes move (packages sharing a base share layers).
+            mount_from = self._blob_homes.get(digest)
         source = self._path(mount_from) if mount_from is not None else None
         scopes: tuple[Scope, ...] = (self._push(path),)
         if source is not None and source != path:
@@ -288,6 +295,7 @@ class RegistryClient:
             scopes = merge_scopes((*scopes, self._pull(source)))
         action = self._pushing(path)
         if self._blob_size(path, digest, scopes, action) is not None:
+            self._blob_homes.setdefault(digest, path)
             return
         location: str | None = None
         if source is not None and source != path:
@@ -301,6 +309,7 @@ class RegistryClient:
             )
             if response.status_code == 201:
                 self._check_reported_digest(response, digest, f"mounted blob {digest}")
+                self.mounted += 1
                 return
             if response.status_code != 202:
                 raise self._error_for(response, action, self._name(path))
@@ -309,6 +318,7 @@ class RegistryClient:
             # blob from another repository").
             location = self._location(response)
         self._upload(path, digest, size, opener, scopes, action, location)
+        self._blob_homes.setdefault(digest, path)
 
     def _upload(
         self,
