@@ -30,4 +30,5 @@ def test_bash_completion_completes_subcommands():
         text=True,
         check=False,
     ).stdout
-    assert "push" in out.split()
+    # click's bash protocol: one "type,value" line per candidate.
+    assert out.split() == ["plain,push"]
