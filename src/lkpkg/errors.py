@@ -173,3 +173,8 @@ class TrustKeyError(TrustError):
 class VerificationFailed(LkpkgError):
     """A signature check failed: a tag is unsigned, a signed digest differs from what the
     registry serves, or no signature verifies with the given key. Names the first mismatch."""
+
+
+class DoctorFailed(LkpkgError):
+    """`lkpkg doctor` found a check that failed; each failing check printed its own fix above
+    the summary."""
