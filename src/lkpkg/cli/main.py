@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import click
 
 from lkpkg import __version__
-from lkpkg.cli import build, cache, completion, doctor, trust
+from lkpkg.cli import build, cache, completion, doctor, init, trust
 from lkpkg.cli.common import echo_err
 from lkpkg.errors import BuildError, LkpkgError, exit_code_for
 
@@ -43,6 +43,8 @@ for command in (
     cache.cache,
     cache.import_,
     completion.completion,
+    init.init,
+    init.makefile,
     doctor.doctor,
 ):
     cli.add_command(command)
