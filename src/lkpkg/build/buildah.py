@@ -15,39 +15,25 @@ How it runs, and why:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from lkpkg.build.base import LAYOUT_REF, BaseImage, BuildRequest
+from lkpkg.build.locks import host_lock, lock_path
 from lkpkg.proc import run_logged, run_quiet
-
-
-@contextmanager
-def _flock(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 class BuildahBuilder:
     name = "buildah"
     remote = False
 
-    def __init__(self, executable: str = "buildah", lock_dir: Path | None = None) -> None:
+    def __init__(self, executable: str = "buildah") -> None:
         self.executable = executable
-        self._lock_dir = lock_dir or Path("/tmp/lkpkg-buildah-locks")  # noqa: S108
 
     def problem(self) -> str | None:
         if shutil.which(self.executable) is None:
@@ -89,8 +75,7 @@ class BuildahBuilder:
     def provide_base(self, base: BaseImage) -> None:
         """Make `base.name` resolve, per platform, to the cache's images in buildah's store."""
         # Serialised per name: two builds sharing a base must not rebuild its list at once.
-        lock = self._lock_dir / (base.name.replace("/", "_").replace(":", "_") + ".lock")
-        with _flock(lock):
+        with host_lock(lock_path("buildah-base", base.name)):
             wanted = {i.manifest_digest for i in base.instances}
             if self._list_instances(base.name) == wanted:
                 return

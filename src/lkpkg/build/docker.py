@@ -11,17 +11,16 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
 from lkpkg.build.base import LAYOUT_REF, BaseImage, BuildRequest
 from lkpkg.build.dockerarchive import docker_archive_to_layout, write_docker_archive
+from lkpkg.build.locks import host_lock, lock_path
 from lkpkg.oci.model import Platform
 from lkpkg.proc import run_logged, run_quiet
 from lkpkg.reference import Reference
@@ -86,17 +85,6 @@ class DockerBuilder:
             return f"no Docker engine answers at {where} (start dockerd or set DOCKER_HOST)"
         return None
 
-    @contextmanager
-    def _engine_lock(self) -> Iterator[None]:
-        key = (self.host or "default").replace("/", "_").replace(":", "_")
-        path = Path(tempfile.gettempdir()) / f"lkpkg-docker-{key}.lock"
-        with path.open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def _provide_base(
         self, client: str, base: BaseImage, platform: Platform, scratch: Path
     ) -> None:
@@ -123,7 +111,10 @@ class DockerBuilder:
             raise RuntimeError("DockerBuilder.build called although problem() reported one")
         executable, mode = client
         out.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=out.parent) as tmp, self._engine_lock():
+        with (
+            tempfile.TemporaryDirectory(dir=out.parent) as tmp,
+            host_lock(lock_path("docker-engine", self.host or "default")),
+        ):
             scratch = Path(tmp)
             for base in request.bases:
                 self._provide_base(executable, base, request.platform, scratch)
