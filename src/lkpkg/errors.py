@@ -178,3 +178,9 @@ class VerificationFailed(LkpkgError):
 class DoctorFailed(LkpkgError):
     """`lkpkg doctor` found a check that failed; each failing check printed its own fix above
     the summary."""
+
+
+class PackagesFailed(LkpkgError):
+    """A run over several packages finished with some of them failed, or blocked because a
+    package they need failed. The summary before it names each one and why; the message is
+    `N of M packages failed: …`. The packages that did not fail were built or pushed."""

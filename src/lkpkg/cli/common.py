@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +17,7 @@ from lkpkg.build.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
+from lkpkg.progress import PROGRESS_MODES
 from lkpkg.registry.client import RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -128,6 +131,39 @@ push_options = options(
 )
 
 
+def default_jobs() -> int:
+    """The number of cores this process may run on (its CPU affinity, as nproc counts)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+run_options = options(
+    click.option(
+        "-j",
+        "--jobs",
+        type=click.IntRange(min=1),
+        help="Packages to work on at once; one waits for what it builds FROM "
+        "(default: the number of cores).",
+    ),
+    click.option(
+        "--progress",
+        type=click.Choice(PROGRESS_MODES),
+        default="auto",
+        show_default=True,
+        envvar="LKPKG_PROGRESS",
+        help="rich: a live table; plain: one greppable line per event; auto: rich on a terminal.",
+    ),
+    click.option(
+        "--json",
+        "json_output",
+        is_flag=True,
+        help="Print a JSON summary of every package on stdout instead of one line each.",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class PushOptions:
     """Every option of build and push, as the commands receive them."""
@@ -146,6 +182,9 @@ class PushOptions:
     trust_ca: Path | None
     insecure: Sequence[str]
     cache_dir: Path | None
+    jobs: int | None = None
+    progress: str = "auto"
+    json_output: bool = False
 
 
 class Registries:
@@ -155,15 +194,18 @@ class Registries:
         self._insecure = [h for item in insecure for h in item.split(",") if h]
         self._clients: dict[str, RegistryClient] = {}
         self._keychain: Keychain | None = None
+        # Packages are pushed from several threads; each registry must still get one client.
+        self._lock = threading.Lock()
 
     def __call__(self, domain: str) -> RegistryClient:
-        if domain not in self._clients:
-            if self._keychain is None:
-                self._keychain = Keychain()
-            self._clients[domain] = RegistryClient(
-                domain, keychain=self._keychain, insecure=self._insecure
-            )
-        return self._clients[domain]
+        with self._lock:
+            if domain not in self._clients:
+                if self._keychain is None:
+                    self._keychain = Keychain()
+                self._clients[domain] = RegistryClient(
+                    domain, keychain=self._keychain, insecure=self._insecure
+                )
+            return self._clients[domain]
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -171,4 +213,12 @@ class Registries:
 
 
 def builders_for(options: PushOptions) -> Callable[[Platform], Builder]:
-    return builders(options.builder, parse_builder_hosts(options.builder_hosts))
+    """The builder per platform, safe to ask from several threads (each made and checked once)."""
+    choose = builders(options.builder, parse_builder_hosts(options.builder_hosts))
+    lock = threading.Lock()
+
+    def builder_for(platform: Platform) -> Builder:
+        with lock:
+            return choose(platform)
+
+    return builder_for

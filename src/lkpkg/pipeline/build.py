@@ -220,13 +220,9 @@ def build_package(
         if not builder.remote:
             require_buildable(platform)
         report(f"{arch_ref.familiar()}: building with {builder.name}")
-        results.append(
-            PlatformResult(
-                platform,
-                _build_one(package, platform, arch_ref, cache, builder, force, verbose),
-                True,
-            )
-        )
+        built = _build_one(package, platform, arch_ref, cache, builder, force, verbose)
+        report(f"{arch_ref.familiar()}: built {built.digest}")
+        results.append(PlatformResult(platform, built, True))
     with cache.lock():
         index, _ = _write_index(cache, package)
     report(f"{package.reference().familiar()}: index {index.digest}")

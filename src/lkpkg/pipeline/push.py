@@ -15,6 +15,7 @@ architectures at the same moment; "arches must be built in sequence" is gone.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
@@ -248,11 +249,14 @@ def push_package(
     verbose: bool = False,
     report: Callable[[str], None] = lambda _: None,
     sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]] | None = None,
+    on_blob: Callable[[str, str, int], None] | None = None,
 ) -> PushResult:
     """Build what is missing (cache, then registry, then builder), push, index, release, sign.
 
     `sign` receives every (tag, digest, size) this push wrote — the arch tags, the index and
     release tags — once they are all in the registry, and returns the kinds it signed with.
+    `on_blob(arch, digest, size)` is told of each blob of an arch image once the registry
+    has it (progress displays).
     """
     reference = package.reference()
     if package.dirty and not (allow_dirty or hash_given):
@@ -298,7 +302,14 @@ def push_package(
         if local is None:
             report(f"{reference.familiar()}-{arch}: already in the registry")
             continue
-        uploaded = push_image(registry, repo, f"{package.tag}-{arch}", cache, local)
+        uploaded = push_image(
+            registry,
+            repo,
+            f"{package.tag}-{arch}",
+            cache,
+            local,
+            on_blob=None if on_blob is None else functools.partial(on_blob, arch),
+        )
         report(
             f"{reference.familiar()}-{arch}: {'pushed' if uploaded else 'unchanged'} {local.digest}"
         )
