@@ -430,3 +430,28 @@ def test_docker_config_without_config_json_does_not_break_buildah(
         env={"DOCKER_CONFIG": str(fresh)},
     )
     assert f"docker.io/examples/hello:{tree(repo, 'hello')}-amd64" in index_json(cache_dir)
+
+
+def test_org_and_hash_overrides_reach_lkt_dependencies_in_the_same_run(
+    tmp_path, cache_dir, buildah_store
+):
+    # make ORG=wombat NOTRUST=1 tag over a tree: toolbox builds FROM base through
+    # @lkt:pkg:../base, and must find base under the org and hash this run gave it.
+    repo = copy_examples(tmp_path / "repo", "base", "toolbox")
+    result = lkpkg(
+        "build",
+        "--cache",
+        str(cache_dir),
+        "--org",
+        "wombat",
+        "--hash",
+        "dev",
+        "--platforms",
+        "linux/amd64",
+        str(repo / "toolbox"),
+        str(repo / "base"),
+    )
+    refs = index_json(cache_dir)
+    assert "docker.io/wombat/base:dev-amd64" in refs
+    assert "docker.io/wombat/toolbox:dev-amd64" in refs
+    assert "wombat/toolbox:dev" in result.stdout

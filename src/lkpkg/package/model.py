@@ -10,6 +10,7 @@ architecture. `--hash` overrides HASH; build.yml `tag` is a template around HASH
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from lkpkg.package.treehash import TreeHash, combine, tree_hashes
 from lkpkg.reference import Reference, is_valid_tag
 
 BUILD_YML = "build.yml"
+LKT_PKG = "@lkt:pkg:"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,9 @@ class Package:
     hash: str
     dirty: bool
     head: GitHead | None
+    # build.yml's buildArgs with `@lkt:pkg:PATH` resolved to that package's ORG/IMAGE:TAG — as
+    # this run names it when the package is part of the run (so --org and --hash reach it).
+    build_args: tuple[tuple[str, str], ...] = ()
 
     @property
     def tag(self) -> str:
@@ -106,6 +111,7 @@ def load_packages(
     org: str | None = None,
     hash_override: str | None = None,
     build_yml: str = BUILD_YML,
+    _resolving: frozenset[Path] = frozenset(),
 ) -> list[Package]:
     """Load packages in argument order, hashing them all in one batch."""
     if org is not None:
@@ -148,4 +154,41 @@ def load_packages(
         # Catch a tag template or org that yields an invalid reference before any work.
         package.reference()
         packages.append(package)
-    return packages
+    return _with_build_args(packages, _resolving | {p.directory for p in packages})
+
+
+def lkt_target(package: Package, value: str) -> Path | None:
+    """The package directory an `@lkt:pkg:PATH` build arg value names, or None."""
+    if not value.startswith(LKT_PKG):
+        return None
+    return (package.directory / value[len(LKT_PKG) :]).resolve()
+
+
+def _with_build_args(packages: list[Package], resolving: frozenset[Path]) -> list[Package]:
+    """Resolve every `@lkt:pkg:` build arg: packages of this run by what the run calls them,
+    others by loading them (in one batch, with their own org and hash, as linuxkit does)."""
+    by_directory = {p.directory: p for p in packages}
+    outside: list[Path] = []
+    for package in packages:
+        for _, value in package.spec.build_arg_pairs:
+            target = lkt_target(package, value)
+            if target is not None and target not in by_directory and target not in outside:
+                if target in resolving:
+                    raise InputError(
+                        f"{package.spec.display_path}: @lkt:pkg: dependency cycle through {target}"
+                    )
+                outside.append(target)
+    if outside:
+        loaded = load_packages(outside, _resolving=resolving | set(outside))
+        by_directory.update({p.directory: p for p in loaded})
+    resolved: list[Package] = []
+    for package in packages:
+        args = []
+        for key, value in package.spec.build_arg_pairs:
+            target = lkt_target(package, value)
+            if target is not None:
+                dependency = by_directory[target]
+                value = f"{dependency.repository}:{dependency.tag}"
+            args.append((key, value))
+        resolved.append(dataclasses.replace(package, build_args=tuple(args)))
+    return resolved

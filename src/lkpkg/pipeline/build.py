@@ -23,12 +23,11 @@ from lkpkg.cache.layout import Cache
 from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, config_platform
-from lkpkg.package.model import Package, load_packages
+from lkpkg.package.model import Package
 from lkpkg.platforms import host_platform, require_buildable
 from lkpkg.reference import Reference
 
 DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
-LKT_PKG = "@lkt:pkg:"
 
 
 @dataclass(frozen=True)
@@ -88,8 +87,7 @@ def _build_args(package: Package) -> dict[str, str]:
     epoch = _epoch(package)
     if epoch is not None:
         args["SOURCE_DATE_EPOCH"] = str(epoch)
-    for key, value in package.spec.build_arg_pairs:
-        args[key] = _resolve_lkt(value, package)
+    args.update(package.build_args)
     return args
 
 
@@ -97,15 +95,6 @@ def _utc_stamp(epoch: int) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y%m%d%H%M%S")
-
-
-def _resolve_lkt(value: str, package: Package) -> str:
-    """`@lkt:pkg:PATH` (linuxkit's syntax) becomes that package's current `ORG/IMAGE:TAG`."""
-    if not value.startswith(LKT_PKG):
-        return value
-    target = package.directory / value[len(LKT_PKG) :]
-    (dependency,) = load_packages([target])
-    return f"{dependency.repository}:{dependency.tag}"
 
 
 def _epoch(package: Package) -> int | None:

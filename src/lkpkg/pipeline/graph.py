@@ -15,14 +15,14 @@ too): the Dockerfiles are read here and everything else comes from the loaded pa
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lkpkg.build.dockerfile import from_images
 from lkpkg.errors import InputError, LkpkgError
-from lkpkg.package.model import Package
-from lkpkg.pipeline.build import DEFAULT_SOURCE, LKT_PKG
+from lkpkg.package.model import Package, lkt_target
+from lkpkg.pipeline.build import DEFAULT_SOURCE
 from lkpkg.pipeline.schedule import priority_order
 from lkpkg.reference import Reference
 
@@ -52,34 +52,16 @@ class PackageGraph:
         return priority_order([self.needs(i) for i in range(len(self.packages))])
 
 
-def _arg_values(
-    package: Package, by_directory: Mapping[Path, int], run: Sequence[Package]
-) -> dict[str, str]:
-    """The build args a Dockerfile's FROM lines see, as far as they name images.
-
-    linuxkit's automatic args that can appear in an image name come first; build.yml's win.
-    An `@lkt:pkg:` value naming a package of the run becomes that package's reference; one
-    naming a package outside the run stays as written, which is no image name and so can
-    never match a package of the run by accident.
-    """
+def _arg_values(package: Package) -> dict[str, str]:
+    """The build args a Dockerfile's FROM lines see, as far as they name images: linuxkit's
+    automatic ones that can appear in an image name, then build.yml's (resolved at load)."""
     values = {
         "SOURCE": package.spec.gitrepo or DEFAULT_SOURCE,
         "PKG_HASH": package.hash,
         "PKG_IMAGE": package.repository,
     }
-    for key, value in package.spec.build_arg_pairs:
-        target = _lkt_target(package, value)
-        if target is not None and target in by_directory:
-            dependency = run[by_directory[target]]
-            value = f"{dependency.repository}:{dependency.tag}"
-        values[key] = value
+    values.update(package.build_args)
     return values
-
-
-def _lkt_target(package: Package, value: str) -> Path | None:
-    if not value.startswith(LKT_PKG):
-        return None
-    return (package.directory / value[len(LKT_PKG) :]).resolve()
 
 
 def _repository(image: str) -> str | None:
@@ -114,11 +96,11 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
     for number, package in enumerate(chosen):
         found: dict[int, str] = {}
         for key, value in package.spec.build_arg_pairs:
-            target = _lkt_target(package, value)
+            target = lkt_target(package, value)
             if target is not None and target in by_directory and by_directory[target] != number:
                 found.setdefault(by_directory[target], f"buildArgs {key}={value}")
         dockerfile = package.directory / package.spec.dockerfile
-        for image in from_images(dockerfile, _arg_values(package, by_directory, chosen)):
+        for image in from_images(dockerfile, _arg_values(package)):
             repository = _repository(image)
             for other in by_repository.get(repository or "", []):
                 if other != number:
