@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -43,7 +43,6 @@ from lkpkg.pipeline.build import PackageResult, build_package, target_platforms
 from lkpkg.pipeline.graph import PackageGraph, package_graph
 from lkpkg.pipeline.push import PlatformOf, PushResult, publish_index, push_package
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
-from lkpkg.pipeline.sign import Signable, SigningPlan, plan_signing, sign_items
 from lkpkg.progress import (
     Item,
     PackageSummary,
@@ -56,7 +55,10 @@ from lkpkg.progress import (
     summary_text,
 )
 from lkpkg.reference import Reference
-from lkpkg.registry.client import RegistryClient
+
+if TYPE_CHECKING:
+    from lkpkg.pipeline.sign import SigningPlan
+    from lkpkg.registry.client import RegistryClient
 
 R = TypeVar("R")
 
@@ -309,6 +311,9 @@ class BlobMeter:
 
 
 def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
+    # Imported here: signing pulls in cryptography and notary code that build never needs.
+    from lkpkg.pipeline.sign import plan_signing
+
     plan = plan_run(options, directories)
     cache = open_cache(options.cache_dir)
     builder_for = builders_for(options)
@@ -371,6 +376,8 @@ def signer(
     plan: SigningPlan, registry: RegistryClient, package: Package
 ) -> Callable[[Written], tuple[str, ...]]:
     def sign(written: Written) -> tuple[str, ...]:
+        from lkpkg.pipeline.sign import Signable, sign_items
+
         sign_items(plan, registry, package.reference(), [Signable(*item) for item in written])
         return plan.kinds
 

@@ -7,18 +7,20 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lkpkg.auth.keychain import Keychain
 from lkpkg.build.base import Builder
 from lkpkg.build.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
 from lkpkg.progress import PROGRESS_MODES
-from lkpkg.registry.client import RegistryClient
+
+if TYPE_CHECKING:
+    from lkpkg.auth.keychain import Keychain
+    from lkpkg.registry.client import RegistryClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -200,8 +202,14 @@ class Registries:
     def __call__(self, domain: str) -> RegistryClient:
         with self._lock:
             if domain not in self._clients:
+                # Imported on first use: only commands that talk to a registry pay for
+                # httpx, TLS and credential helpers at start-up.
                 if self._keychain is None:
+                    from lkpkg.auth.keychain import Keychain
+
                     self._keychain = Keychain()
+                from lkpkg.registry.client import RegistryClient
+
                 self._clients[domain] = RegistryClient(
                     domain, keychain=self._keychain, insecure=self._insecure
                 )

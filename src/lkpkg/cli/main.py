@@ -7,18 +7,50 @@ caught once, in `main`; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
 import click
 
 from lkpkg import __version__
-from lkpkg.cli import build, cache, completion, doctor, init, trust
-from lkpkg.cli.common import echo_err
 from lkpkg.errors import BuildError, LkpkgError, exit_code_for
 
+# Command name → "module:attribute" under lkpkg.cli. A command's module is imported only when
+# that command runs (or help lists them all), so `lkpkg show-tag` does not load the registry
+# client, TLS or cryptography code that `push` needs.
+COMMANDS = {
+    "show-tag": "build:show_tag",
+    "build": "build:build",
+    "push": "build:push",
+    "manifest": "build:manifest",
+    "sign": "trust:sign",
+    "verify": "trust:verify",
+    "keygen": "trust:keygen",
+    "cache": "cache:cache",
+    "import": "cache:import_",
+    "completion": "completion:completion",
+    "init": "init:init",
+    "makefile": "init:makefile",
+    "doctor": "doctor:doctor",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attribute = target.split(":")
+        command = getattr(importlib.import_module(f"lkpkg.cli.{module}"), attribute)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="lkpkg")
 def cli() -> None:
     """Build, publish, sign and verify LinuxKit packages.
@@ -32,22 +64,8 @@ def cli() -> None:
     """
 
 
-for command in (
-    build.show_tag,
-    build.build,
-    build.push,
-    build.manifest,
-    trust.sign,
-    trust.verify,
-    trust.keygen,
-    cache.cache,
-    cache.import_,
-    completion.completion,
-    init.init,
-    init.makefile,
-    doctor.doctor,
-):
-    cli.add_command(command)
+def echo_err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
