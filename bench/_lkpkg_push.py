@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from lkpkg.cache.layout import Cache
-from lkpkg.pipeline.push import push_image
+from lkpkg.pipeline.publish import push_image
 from lkpkg.registry.client import RegistryClient
 
 

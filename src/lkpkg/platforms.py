@@ -8,6 +8,19 @@ from pathlib import Path
 from lkpkg.errors import EnvironmentProblem
 from lkpkg.oci.model import Platform
 
+# The GOARCH names build.yml `arches` and the `-ARCH` tag suffixes use.
+KNOWN_ARCHES: tuple[str, ...] = (
+    "amd64",
+    "arm64",
+    "arm",
+    "386",
+    "ppc64le",
+    "s390x",
+    "riscv64",
+    "mips64le",
+    "loong64",
+)
+
 # uname -m → GOARCH, the names build.yml `arches` and the tag suffixes use.
 _MACHINE_TO_ARCH = {
     "x86_64": "amd64",

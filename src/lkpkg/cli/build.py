@@ -41,7 +41,8 @@ from lkpkg.oci.model import ImageManifest, Platform
 from lkpkg.package.model import Package, load_packages
 from lkpkg.pipeline.build import PackageResult, build_package, target_platforms
 from lkpkg.pipeline.graph import PackageGraph, package_graph
-from lkpkg.pipeline.push import PlatformOf, PushResult, publish_index, push_package
+from lkpkg.pipeline.publish import PlatformOf, publish_index
+from lkpkg.pipeline.push import PushResult, push_package
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
 from lkpkg.progress import (
     Item,

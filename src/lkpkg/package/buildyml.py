@@ -42,6 +42,7 @@ from ruamel.yaml.scalarbool import ScalarBoolean
 from ruamel.yaml.scalarint import ScalarInt
 
 from lkpkg.errors import BuildYmlError, InputError
+from lkpkg.platforms import KNOWN_ARCHES
 
 JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, "JSONValue"] | None
 
@@ -50,17 +51,6 @@ DEFAULT_ARCHES: tuple[str, ...] = ("amd64", "arm64")
 DEFAULT_DOCKERFILE = "Dockerfile"
 DEFAULT_TAG_TEMPLATE = "{{.Hash}}"
 
-KNOWN_ARCHES: tuple[str, ...] = (
-    "amd64",
-    "arm64",
-    "arm",
-    "386",
-    "ppc64le",
-    "s390x",
-    "riscv64",
-    "mips64le",
-    "loong64",
-)
 
 # Kernel and distribution spellings people type for a GOARCH; only used to suggest a fix.
 _ARCH_ALIASES = {

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lkpkg.errors import InputError, NameUnknown, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import ImageIndex, parse_manifest_bytes
-from lkpkg.pipeline.push import Registry
+from lkpkg.pipeline.publish import Registry
 from lkpkg.reference import Reference
 from lkpkg.trust import cosign
 from lkpkg.trust.dct import DCTSigner, Target, TrustConfig, check_passphrases

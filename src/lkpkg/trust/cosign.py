@@ -32,7 +32,7 @@ from lkpkg.errors import InputError, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.model import Descriptor, ImageManifest, canonical_bytes, parse_manifest_bytes
-from lkpkg.pipeline.push import Registry
+from lkpkg.pipeline.publish import Registry
 
 PASSPHRASE_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"

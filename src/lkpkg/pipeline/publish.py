@@ -1,0 +1,218 @@
+"""Publishing images to a registry: an image from the cache, and the multi-arch index.
+
+Ordering (a manifest never names a blob the registry lacks, even if the run dies half way):
+layers and config are uploaded first, then the image manifest under its arch tag
+`ORG/IMAGE:TAG-ARCH`, and only then the index `ORG/IMAGE:TAG`.
+
+The index is parallel-safe. Registries have no compare-and-swap, so the per-arch tags are
+the truth and the index is derived from them: read every arch tag, write the index they
+imply, then (after a short random pause) read both again; if another host pushed an arch in
+between, write again. Every writer verifies after its own last write, so whoever writes last
+leaves an index that holds every arch tag that existed when it looked — and any arch pushed
+after that has a pusher that will look again. Hosts can therefore build and push their
+architectures at the same moment; "arches must be built in sequence" is gone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from lkpkg.cache.layout import Cache
+from lkpkg.errors import InputError, RegistryError
+from lkpkg.oci import mediatypes
+from lkpkg.oci.digest import sha256_digest
+from lkpkg.oci.model import (
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    Platform,
+    canonical_bytes,
+    config_platform,
+    parse_manifest_bytes,
+)
+from lkpkg.platforms import KNOWN_ARCHES
+
+# How long writers wait before checking that their index still matches the arch tags; random
+# so that concurrent writers do not check in lock step.
+SETTLE_SECONDS = (0.05, 0.3)
+MAX_INDEX_ROUNDS = 50
+UPLOAD_WORKERS = 4
+
+
+class Registry(Protocol):
+    """What the push pipeline needs of a registry client (lkpkg.registry.client)."""
+
+    def blob_exists(self, repo: str, digest: str) -> int | None: ...
+
+    def upload_blob(
+        self,
+        repo: str,
+        digest: str,
+        size: int,
+        opener: Callable[[], BinaryIO],
+        *,
+        mount_from: str | None = None,
+    ) -> None: ...
+
+    def head_manifest(self, repo: str, ref: str) -> tuple[str, str, int] | None: ...
+
+    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]: ...
+
+    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str: ...
+
+    def get_blob(self, repo: str, digest: str, sink: BinaryIO) -> int: ...
+
+
+@dataclass(frozen=True)
+class ArchPush:
+    arch: str
+    digest: str
+    size: int
+    uploaded: bool
+
+
+def push_image(
+    registry: Registry,
+    repo: str,
+    tag: str,
+    cache: Cache,
+    manifest: Descriptor,
+    *,
+    workers: int = UPLOAD_WORKERS,
+    on_blob: Callable[[str, int], None] | None = None,
+) -> bool:
+    """Push one image from the cache under `tag`; False when the registry already had it."""
+    current = registry.head_manifest(repo, tag)
+    if current is not None and current[0] == manifest.digest:
+        return False
+    body = cache.read_blob(manifest.digest)
+    parsed = parse_manifest_bytes(body)
+    if not isinstance(parsed, ImageManifest):
+        raise InputError(f"{repo}:{tag}: the cache holds an index where an image was expected")
+    blobs = [*parsed.layers, parsed.config]
+
+    def upload(blob: Descriptor) -> None:
+        registry.upload_blob(repo, blob.digest, blob.size, lambda: cache.open_blob(blob.digest))
+        if on_blob is not None:
+            on_blob(blob.digest, blob.size)
+
+    # Blobs in parallel, but all of them before the manifest: the ordering invariant.
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for future in [pool.submit(upload, b) for b in blobs]:
+            future.result()
+    registry.put_manifest(repo, tag, body, parsed.media_type)
+    return True
+
+
+class PlatformOf:
+    """Platforms of manifests, from the local cache when it has them, else the registry."""
+
+    def __init__(self, registry: Registry, repo: str, cache: Cache | None) -> None:
+        self._registry = registry
+        self._repo = repo
+        self._cache = cache
+        self._known: dict[str, Platform | None] = {}
+
+    def __call__(self, digest: str) -> Platform | None:
+        if digest not in self._known:
+            self._known[digest] = self._lookup(digest)
+        return self._known[digest]
+
+    def _lookup(self, digest: str) -> Platform | None:
+        if self._cache is not None and self._cache.has_blob(digest):
+            manifest = self._cache.read_manifest(digest)
+            if isinstance(manifest, ImageManifest) and self._cache.has_blob(manifest.config.digest):
+                return config_platform(json.loads(self._cache.read_blob(manifest.config.digest)))
+        body, _, _ = self._registry.get_manifest(self._repo, digest)
+        parsed = parse_manifest_bytes(body)
+        if not isinstance(parsed, ImageManifest):
+            return None
+        sink = io.BytesIO()
+        self._registry.get_blob(self._repo, parsed.config.digest, sink)
+        return config_platform(json.loads(sink.getvalue()))
+
+
+def _arch_entries(
+    registry: Registry, repo: str, tag: str, arches: Iterable[str], platform_of: PlatformOf
+) -> list[Descriptor]:
+    entries: list[Descriptor] = []
+    for arch in arches:
+        head = registry.head_manifest(repo, f"{tag}-{arch}")
+        if head is None:
+            continue
+        digest, media_type, size = head
+        if media_type not in mediatypes.MANIFEST_TYPES:
+            continue
+        platform = platform_of(digest)
+        if platform is None:
+            continue
+        entries.append(Descriptor(media_type, digest, size, platform=platform))
+    entries.sort(key=lambda d: (str(d.platform), d.digest))
+    return entries
+
+
+def publish_index(
+    registry: Registry,
+    repo: str,
+    tag: str,
+    *,
+    platform_of: PlatformOf,
+    arches: Sequence[str] = KNOWN_ARCHES,
+    settle: tuple[float, float] = SETTLE_SECONDS,
+    guard: Callable[[ImageIndex | None, list[Descriptor]], None] | None = None,
+) -> Descriptor:
+    """Write `tag` as the index of every `tag-ARCH` the registry holds, until it holds still.
+
+    `guard` sees the index currently at `tag` and the entries about to be written, and may
+    raise to refuse (release tags never change content).
+    """
+    for _ in range(MAX_INDEX_ROUNDS):
+        entries = _arch_entries(registry, repo, tag, arches, platform_of)
+        if not entries:
+            raise RegistryError(f"{repo}:{tag}: no {tag}-ARCH image in the registry to index")
+        data = canonical_bytes(ImageIndex(manifests=tuple(entries)).to_json())
+        digest = sha256_digest(data)
+        descriptor = Descriptor(mediatypes.OCI_INDEX, digest, len(data))
+        current = registry.head_manifest(repo, tag)
+        if current is not None and current[0] == digest:
+            return descriptor  # nothing to write, so nothing of ours to verify
+        if guard is not None:
+            guard(_current_index(registry, repo, tag) if current else None, entries)
+        registry.put_manifest(repo, tag, data, mediatypes.OCI_INDEX)
+        time.sleep(random.uniform(*settle))  # noqa: S311 - jitter, not cryptography
+        again = _arch_entries(registry, repo, tag, arches, platform_of)
+        now = registry.head_manifest(repo, tag)
+        if again == entries and now is not None and now[0] == digest:
+            return descriptor
+    raise RegistryError(f"{repo}:{tag}: the index kept changing under concurrent pushes; run again")
+
+
+def _current_index(registry: Registry, repo: str, tag: str) -> ImageIndex | None:
+    body, _, _ = registry.get_manifest(repo, tag)
+    parsed = parse_manifest_bytes(body)
+    return parsed if isinstance(parsed, ImageIndex) else None
+
+
+def release_guard(repo: str, tag: str) -> Callable[[ImageIndex | None, list[Descriptor]], None]:
+    """Refuse to move a release tag: an arch it already names must keep its digest."""
+
+    def check(current: ImageIndex | None, entries: list[Descriptor]) -> None:
+        if current is None:
+            return
+        wanted = {str(e.platform): e.digest for e in entries}
+        for existing in current.manifests:
+            key = str(existing.platform)
+            if key in wanted and wanted[key] != existing.digest:
+                raise InputError(
+                    f"release {repo}:{tag} already points {key} at {existing.digest}; "
+                    f"refusing to move it to {wanted[key]}"
+                )
+
+    return check
