@@ -83,6 +83,35 @@ trust_ca_option = click.option(
     help="CA of the trust server (default $DOCKER_CONFIG/tls/<server>/ca.crt when present).",
 )
 
+
+def sign_key_option(
+    help_text: str = "Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
+) -> Callable[[F], F]:
+    return click.option(
+        "--sign-key",
+        type=click.Path(path_type=Path, dir_okay=False),
+        envvar="LKPKG_SIGN_KEY",
+        help=help_text,
+    )
+
+
+builder_option = click.option(
+    "--builder",
+    type=click.Choice(BUILDER_NAMES),
+    envvar="LKPKG_BUILDER",
+    default="auto",
+    show_default=True,
+    help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
+)
+builder_host_option = click.option(
+    "--builder-host",
+    "builder_hosts",
+    multiple=True,
+    metavar="PLATFORM=URL",
+    help="Build PLATFORM on the Docker engine at URL (ssh://user@host, tcp://, unix://), "
+    "natively; repeatable.",
+)
+
 package_options = options(
     click.option("--org", help="Override the org (may carry a registry: localhost:5000/wombat)."),
     click.option("--hash", "hash_", help="Override the content hash part of the tag."),
@@ -91,22 +120,8 @@ build_options = options(
     click.option(
         "--platforms", help="Comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's)."
     ),
-    click.option(
-        "--builder",
-        type=click.Choice(BUILDER_NAMES),
-        envvar="LKPKG_BUILDER",
-        default="auto",
-        show_default=True,
-        help="Build engine: buildah (daemonless) or a Docker engine; auto prefers buildah.",
-    ),
-    click.option(
-        "--builder-host",
-        "builder_hosts",
-        multiple=True,
-        metavar="PLATFORM=URL",
-        help="Build PLATFORM on the Docker engine at URL (ssh://user@host, tcp://, unix://), "
-        "natively; repeatable.",
-    ),
+    builder_option,
+    builder_host_option,
     click.option(
         "--force", is_flag=True, help="Build even when the cache already holds the image."
     ),
@@ -122,12 +137,7 @@ push_options = options(
         "never moves an existing release.",
     ),
     notrust_option,
-    click.option(
-        "--sign-key",
-        type=click.Path(path_type=Path, dir_okay=False),
-        envvar="LKPKG_SIGN_KEY",
-        help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
-    ),
+    sign_key_option(),
     trust_ca_option,
     insecure_option,
 )

@@ -10,8 +10,16 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from lkpkg.build.select import BUILDER_NAMES, parse_builder_hosts
-from lkpkg.cli.common import insecure_option, notrust_option, parse_platforms, trust_ca_option
+from lkpkg.build.select import parse_builder_hosts
+from lkpkg.cli.common import (
+    builder_host_option,
+    builder_option,
+    insecure_option,
+    notrust_option,
+    parse_platforms,
+    sign_key_option,
+    trust_ca_option,
+)
 from lkpkg.doctor import (
     BINFMT_DIR_VARIABLE,
     DEFAULT_TIMEOUT,
@@ -82,28 +90,10 @@ class _Printer:
     help="Comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's, plus every "
     "arch in the packages' build.yml).",
 )
-@click.option(
-    "--builder",
-    type=click.Choice(BUILDER_NAMES),
-    envvar="LKPKG_BUILDER",
-    default="auto",
-    show_default=True,
-    help="The builder choice to check.",
-)
-@click.option(
-    "--builder-host",
-    "builder_hosts",
-    multiple=True,
-    metavar="PLATFORM=URL",
-    help="A Docker engine that builds PLATFORM natively (ssh://, tcp://, unix://); repeatable.",
-)
+@builder_option
+@builder_host_option
 @notrust_option
-@click.option(
-    "--sign-key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="LKPKG_SIGN_KEY",
-    help="Check that this cosign key loads with $COSIGN_PASSWORD.",
-)
+@sign_key_option("Check that this cosign key loads with $COSIGN_PASSWORD.")
 @trust_ca_option
 @insecure_option
 @click.option(

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import Registries, insecure_option, notrust_option, trust_ca_option
+from lkpkg.cli.common import (
+    Registries,
+    insecure_option,
+    notrust_option,
+    sign_key_option,
+    trust_ca_option,
+)
 from lkpkg.errors import InputError
 from lkpkg.pipeline.sign import plan_signing, sign_reference, verify_reference
 from lkpkg.reference import Reference
@@ -18,12 +24,7 @@ from lkpkg.trust.dct import DCTSigner, TrustConfig
 
 @click.command()
 @notrust_option
-@click.option(
-    "--sign-key",
-    type=click.Path(path_type=Path, dir_okay=False),
-    envvar="LKPKG_SIGN_KEY",
-    help="Also sign cosign-style with this key (passphrase in $COSIGN_PASSWORD).",
-)
+@sign_key_option()
 @trust_ca_option
 @insecure_option
 @click.argument("reference")
