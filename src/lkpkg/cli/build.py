@@ -394,6 +394,11 @@ def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) ->
     \b
     HASH is the git tree id of the package directory at HEAD; a package with uncommitted
     changes gets the tree id it would have if committed now, followed by -dirty.
+
+    \b
+    Examples (the seed's `make show-tag`):
+      lkpkg show-tag pkg/init                          # linuxkit/init:<tree id>
+      lkpkg show-tag --org wombat --hash foo pkg/*     # wombat/<image>:foo for each
     """
     for package in load_packages(list(directories), org=org, hash_override=hash_):
         click.echo(package.reference().familiar())
@@ -419,6 +424,12 @@ def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
     Packages are built after the packages of the same run they need: a build.yml buildArgs
     value @lkt:pkg:PATH, or a FROM naming another package's ORG/IMAGE. Independent packages
     build at once (-j); a failure stops only the packages that need it.
+
+    \b
+    Examples (the seed's `make tag`):
+      lkpkg build --org wombat pkg/hello                   # make ORG=wombat NOTRUST=1 tag
+      lkpkg build --org wombat --hash foo pkg/hello        # ... HASH=foo tag
+      lkpkg build --platforms linux/amd64,linux/arm64 -j 2 pkg/*
     """
     options = PushOptions(**kwargs)
     if then_push:

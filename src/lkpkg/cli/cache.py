@@ -20,7 +20,11 @@ def cache() -> None:
 @cache.command("ls")
 @cache_option
 def cache_ls(cache_dir: Path | None) -> None:
-    """List references and digests in the cache."""
+    """List references and digests in the cache.
+
+    \b
+    Example: LINUXKIT_CACHE=~/.linuxkit/cache lkpkg cache ls | grep wombat/hello
+    """
     for ref, descriptor in open_cache(cache_dir).refs():
         click.echo(f"{ref}\t{descriptor.digest}")
 

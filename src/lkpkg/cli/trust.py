@@ -98,6 +98,10 @@ def keygen(output_key_prefix: str) -> None:
     \b
     The private key is encrypted with $COSIGN_PASSWORD (cosign's own variable) and written
     with mode 0600; the public key is what consumers verify with (lkpkg verify, skopeo, cosign).
+
+    \b
+    Example:
+      COSIGN_PASSWORD=$(pass show lkpkg/cosign) lkpkg keygen --output-key-prefix ~/.lkpkg/cosign
     """
     prefix = Path(output_key_prefix)
     generate_key_pair(
