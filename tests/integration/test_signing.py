@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from lkpkg.oci.model import Platform
 from tests.conftest import git, lkpkg, run
 from tests.fixtures.notary import NotaryInfo
 from tests.fixtures.registry import RegistryInfo
@@ -373,3 +374,63 @@ def test_no_secret_in_any_argv_log_or_error(world, tmp_path):
     for secret in world.secrets:
         for text in texts:
             assert secret not in text
+
+
+def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
+    """Host A's signature lands after host B pushed another arch and rewrote the index: the
+    trust data must still end up naming the index the registry serves."""
+    from lkpkg.build.select import builders
+    from lkpkg.cache.layout import Cache
+    from lkpkg.package.model import load_packages
+    from lkpkg.pipeline.push import push_package
+    from lkpkg.pipeline.sign import Signable, plan_signing, sign_items
+    from lkpkg.registry.client import RegistryClient
+
+    for key, value in world.env().items():
+        monkeypatch.setenv(key, value)
+    lkpkg(
+        "build",
+        "--cache",
+        str(world.cache),
+        "--org",
+        world.org,
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        str(world.package),
+        env=world.env(),
+    )
+    (package,) = load_packages([world.package], org=world.org)
+    cache = Cache(world.cache)
+    plan = plan_signing(package.reference(), dct=True, sign_key=None)
+    registry = RegistryClient(world.registry.host, keychain=None)
+    host_b_pushed: list[bool] = []
+
+    def late_sign(written):
+        if not host_b_pushed:
+            # Host B pushes arm64 (and its index) while host A is about to sign.
+            push_package(
+                package,
+                cache=cache,
+                registry=registry,
+                builder_for=builders("buildah"),
+                platforms=[Platform("linux", "arm64")],
+            )
+            host_b_pushed.append(True)
+        sign_items(plan, registry, package.reference(), [Signable(*w) for w in written])
+        return plan.kinds
+
+    push_package(
+        package,
+        cache=cache,
+        registry=registry,
+        builder_for=builders("buildah"),
+        platforms=[Platform("linux", "amd64")],
+        sign=late_sign,
+    )
+    served = registry.head_manifest(package.reference().path, package.tag)
+    assert served is not None
+    index = json.loads(registry.get_manifest(package.reference().path, package.tag).data)
+    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    assert plan.dct is not None
+    assert plan.dct.list_targets(package.reference().name)[package.tag].digest == served.digest
+    registry.close()

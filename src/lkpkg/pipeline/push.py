@@ -27,6 +27,9 @@ from lkpkg.pipeline.publish import (
 )
 from lkpkg.reference import is_valid_tag
 
+# Re-signing rounds when other hosts keep changing the index (see _sign_until_settled).
+MAX_SIGN_ROUNDS = 20
+
 
 @dataclass(frozen=True)
 class PushResult:
@@ -135,11 +138,39 @@ def push_package(
         written.append((release, released.digest, released.size))
         report(f"{reference.with_tag(release).familiar()}: released")
     signed = sign(written) if sign is not None else ()
-    if signed:
+    if signed and sign is not None:
         report(f"{reference.familiar()}: signed {len(written)} tags ({', '.join(signed)})")
+        index = _sign_until_settled(registry, repo, package.tag, index, platform_of, sign, report)
     return PushResult(
         str(reference), index, tuple(pushed), tuple(built), tuple(release_tags), signed
     )
+
+
+def _sign_until_settled(
+    registry: Registry,
+    repo: str,
+    tag: str,
+    signed: Descriptor,
+    platform_of: PlatformOf,
+    sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]],
+    report: Callable[[str], None],
+) -> Descriptor:
+    """Make the signed index the one the registry serves, under concurrent pushers.
+
+    Another host pushing another arch of the same hash rewrites the index; if its signature
+    landed before ours, the trust data would name our older index. So after signing we look
+    again: while the registry's index is not the one we signed, derive it from the arch tags
+    once more and sign that. Whoever signs last has checked after signing, so the last
+    signature always names what the registry serves.
+    """
+    for _ in range(MAX_SIGN_ROUNDS):
+        current = registry.head_manifest(repo, tag)
+        if current is None or current[0] == signed.digest:
+            return signed
+        signed = publish_index(registry, repo, tag, platform_of=platform_of)
+        sign([(tag, signed.digest, signed.size)])
+        report(f"{repo}:{tag}: index changed under a concurrent push; signed {signed.digest}")
+    return signed
 
 
 def _release_arch(
