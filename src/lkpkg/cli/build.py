@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import threading
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +122,9 @@ def execute(
         return result
 
     def failed(item: int, error: Exception) -> None:
+        if not isinstance(error, LkpkgError):
+            # Not a user-facing failure but a bug: keep its traceback, as main does for one.
+            traceback.print_exception(error, file=sys.stderr)
         message = error.message if isinstance(error, LkpkgError) else repr(error)
         progress.failed(item, message, error.tail if isinstance(error, BuildError) else [])
 

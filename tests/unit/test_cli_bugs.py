@@ -1,0 +1,57 @@
+"""A bug in one package's work during a many-package run keeps its traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lkpkg.cli.build import execute, plan_run
+from lkpkg.cli.common import PushOptions
+from lkpkg.pipeline.schedule import Failed, Succeeded
+from tests.conftest import git
+
+
+def package(repo: Path, name: str) -> Path:
+    directory = repo / name
+    directory.mkdir(parents=True)
+    (directory / "Dockerfile").write_text("FROM scratch\n")
+    (directory / "build.yml").write_text(f"image: {name}\narches: [amd64]\n")
+    return directory
+
+
+def test_an_unexpected_exception_keeps_its_traceback_and_others_still_run(tmp_path, capsys):
+    repo = tmp_path / "repo"
+    one, two = package(repo, "one"), package(repo, "two")
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "two packages")
+    options = PushOptions(
+        org=None,
+        hash_=None,
+        platforms="linux/amd64",
+        builder="auto",
+        builder_hosts=(),
+        force=False,
+        verbose=False,
+        allow_dirty=False,
+        releases=(),
+        notrust=True,
+        sign_key=None,
+        trust_ca=None,
+        insecure=(),
+        cache_dir=None,
+        jobs=1,
+        progress="plain",
+    )
+    plan = plan_run(options, [one, two])
+
+    def work(number: int, progress: object) -> str:
+        if plan.packages[number].spec.image == "one":
+            raise ZeroDivisionError("a bug, not a user error")
+        return "done"
+
+    outcomes, _ = execute(options, plan, work)
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: a bug, not a user error" in err
+    by_image = {plan.packages[i].spec.image: o for i, o in enumerate(outcomes)}
+    assert isinstance(by_image["one"], Failed)
+    assert isinstance(by_image["two"], Succeeded)
