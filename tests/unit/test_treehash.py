@@ -129,7 +129,7 @@ def repo_with_package(tmp_path: Path, name: str = "pkg") -> tuple[Path, Path]:
 def outside(tmp_path: Path, name: str = "outside") -> Path:
     directory = tmp_path / name
     directory.mkdir()
-    if treehash._repository_top(directory) is not None:
+    if treehash.repository_top(directory) is not None:
         pytest.skip("tmp_path lies inside a git repository")
     return directory
 

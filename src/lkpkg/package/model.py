@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lkpkg.errors import InputError
 from lkpkg.package.buildyml import BuildSpec, parse_build_yml, validate_org_override
-from lkpkg.package.treehash import TreeHash, combine, tree_hashes
+from lkpkg.package.treehash import TreeHash, combine, repository_top, tree_hashes
 from lkpkg.reference import Reference, is_valid_tag
 
 BUILD_YML = "build.yml"
@@ -66,17 +66,10 @@ class Package:
         return None if self.dirty or self.head is None else self.head.commit
 
 
-def _toplevel(directory: Path) -> Path | None:
-    for candidate in (directory, *directory.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    return None
-
-
 def _git_heads(directories: Sequence[Path]) -> dict[Path, GitHead | None]:
     """HEAD commit and commit time per repository: one git process per repository."""
     heads: dict[Path, GitHead | None] = {}
-    for top in {t for t in (_toplevel(d) for d in directories) if t is not None}:
+    for top in {t for t in (repository_top(d) for d in directories) if t is not None}:
         result = subprocess.run(
             ["git", "-C", str(top), "log", "-1", "--format=%H %ct", "HEAD"],
             capture_output=True,
@@ -146,7 +139,7 @@ def load_packages(
 
     packages: list[Package] = []
     for directory, spec, extras in specs:
-        top = _toplevel(directory)
+        top = repository_top(directory)
         head = heads.get(top) if top is not None else None
         combined = combine(hashes[directory], [hashes[e] for e in extras])
         value = hash_override if hash_override is not None else combined.tag

@@ -132,7 +132,7 @@ def tree_hashes(dirs: Sequence[Path]) -> list[TreeHash]:
     results: dict[Path, TreeHash] = {}
     repos: dict[Path, dict[bytes, str]] = {}
     for real, label in labels.items():
-        top = _repository_top(real)
+        top = repository_top(real)
         if top is None:
             results[real] = TreeHash(directory_tree_id(real), dirty=True)
         else:
@@ -145,7 +145,7 @@ def tree_hashes(dirs: Sequence[Path]) -> list[TreeHash]:
     return [results[real] for real in real_dirs]
 
 
-def _repository_top(directory: Path) -> Path | None:
+def repository_top(directory: Path) -> Path | None:
     """The nearest enclosing directory holding a `.git` entry (a directory, or the file a
     worktree or submodule has), or None outside any repository."""
     for candidate in (directory, *directory.parents):
