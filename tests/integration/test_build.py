@@ -47,6 +47,13 @@ def layer_files(cache: Path, manifest_digest: str) -> dict[str, bytes]:
     return files
 
 
+def assert_checkers_accept(cache: Path, ref: str) -> None:
+    """oci-image-tool validates the whole layout and umoci lists `ref` in it."""
+    validated = run(["oci-image-tool", "validate", "--type", "image", str(cache)]).stdout
+    assert "Validation succeeded" in validated
+    assert ref in run(["umoci", "ls", "--layout", str(cache)]).stdout
+
+
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     return copy_examples(tmp_path / "repo")
@@ -86,13 +93,7 @@ def test_buildah_builds_both_arches_into_a_linuxkit_shaped_cache(repo, cache_dir
         assert image_config(cache_dir, refs[f"{index_ref}-{arch}"])["architecture"] == arch
 
     # Independent checkers accept the layout.
-    assert (
-        "Validation succeeded"
-        in run(["oci-image-tool", "validate", "--type", "image", str(cache_dir)]).stdout
-    )
-    assert (
-        f"docker.io/wombat/hello:{tag}" in run(["umoci", "ls", "--layout", str(cache_dir)]).stdout
-    )
+    assert_checkers_accept(cache_dir, f"docker.io/wombat/hello:{tag}")
     inspected = json.loads(
         run(["skopeo", "inspect", "--raw", f"oci:{cache_dir}:{index_ref}"]).stdout
     )
@@ -273,13 +274,7 @@ def test_docker_builder_builds_both_arches_and_runs(repo, cache_dir, docker_engi
     for arch in ("amd64", "arm64"):
         files = layer_files(cache_dir, refs[f"docker.io/wombat/hello:{tag}-{arch}"])
         assert list(files) == ["hello"]
-    assert (
-        "Validation succeeded"
-        in run(["oci-image-tool", "validate", "--type", "image", str(cache_dir)]).stdout
-    )
-    assert (
-        f"docker.io/wombat/hello:{tag}" in run(["umoci", "ls", "--layout", str(cache_dir)]).stdout
-    )
+    assert_checkers_accept(cache_dir, f"docker.io/wombat/hello:{tag}")
     # The engine's own store holds the arch image: docker run works on it.
     out = subprocess.run(
         ["/usr/bin/docker", "run", "--rm", "--network=none", f"wombat/hello:{tag}-amd64"],
