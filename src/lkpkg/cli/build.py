@@ -1,4 +1,4 @@
-"""Commands on packages: show-tag, build, push, manifest.
+"""Commands on packages: build, push, manifest (show-tag is in cli/showtag).
 
 `build` and `push` take any number of packages. They run in dependency order (what a package
 builds FROM first, see pipeline/graph), independent ones at once (`-j`), with a live display
@@ -388,25 +388,6 @@ def signer(
         return plan.kinds
 
     return sign
-
-
-@click.command("show-tag")
-@package_options
-@dirs_argument
-def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) -> None:
-    """Print ORG/IMAGE:HASH for each package, in argument order.
-
-    \b
-    HASH is the git tree id of the package directory at HEAD; a package with uncommitted
-    changes gets the tree id it would have if committed now, followed by -dirty.
-
-    \b
-    Examples (the seed's `make show-tag`):
-      lkpkg show-tag pkg/init                          # linuxkit/init:<tree id>
-      lkpkg show-tag --org wombat --hash foo pkg/*     # wombat/<image>:foo for each
-    """
-    for package in load_packages(list(directories), org=org, hash_override=hash_):
-        click.echo(package.reference().familiar())
 
 
 @click.command()

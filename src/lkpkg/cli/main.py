@@ -20,7 +20,7 @@ from lkpkg.errors import BuildError, LkpkgError, exit_code_for
 # that command runs (or help lists them all), so `lkpkg show-tag` does not load the registry
 # client, TLS or cryptography code that `push` needs.
 COMMANDS = {
-    "show-tag": "build:show_tag",
+    "show-tag": "showtag:show_tag",
     "build": "build:build",
     "push": "build:push",
     "manifest": "build:manifest",
