@@ -1,0 +1,184 @@
+"""An image's root filesystem as its layers make it, read as streams, never extracted.
+
+Layers are read top (last) first. A member of a lower layer is visible only if no upper
+layer already names that path, deletes it or an ancestor with a whiteout (`.wh.NAME`), makes
+an ancestor opaque (`.wh..wh..opq`) or replaces an ancestor with a non-directory
+(image-spec layer.md "Whiteouts"). Top-first order decides visibility the moment a member
+is met, so each layer is decompressed exactly once and a visitor sees the content of every
+visible file while the stream passes it.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+from lkpkg.cache.layout import Cache
+from lkpkg.errors import FormatError
+from lkpkg.oci import mediatypes
+from lkpkg.oci.model import ImageManifest
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+_KINDS = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.DIRTYPE: "dir",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.LNKTYPE: "hardlink",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A visible path of the final filesystem: `path` has no leading `/` or `./`."""
+
+    path: str
+    kind: str  # file, dir, symlink, hardlink, other
+    mode: int
+    size: int
+    linkname: str = ""
+    layer: int = 0
+
+
+class Visitor(Protocol):
+    def wants(self, entry: Entry) -> bool:
+        """Whether to be handed this regular file's content."""
+        ...
+
+    def visit(self, entry: Entry, content: IO[bytes]) -> None: ...
+
+
+def normalise(name: str) -> str:
+    """A tar member name as a path relative to `/` (`./usr/bin/` → `usr/bin`)."""
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts))]
+
+
+class _Upper:
+    """What the layers above the current one say about paths below them."""
+
+    def __init__(self) -> None:
+        self.present: set[str] = set()
+        self.deleted: set[str] = set()
+        self.opaque: set[str] = set()
+        self.non_dirs: set[str] = set()
+
+    def hides(self, path: str) -> bool:
+        if path in self.present or path in self.deleted:
+            return True
+        for ancestor in _ancestors(path):
+            if ancestor in self.deleted or ancestor in self.opaque or ancestor in self.non_dirs:
+                return True
+        return False
+
+    def absorb(self, other: _Upper) -> None:
+        self.present |= other.present
+        self.deleted |= other.deleted
+        self.opaque |= other.opaque
+        self.non_dirs |= other.non_dirs
+
+
+def read_rootfs(
+    cache: Cache, manifest: ImageManifest, visitor: Visitor | None = None
+) -> dict[str, Entry]:
+    """Every visible path of the image (the root excluded), handing wanted files to `visitor`."""
+    entries: dict[str, Entry] = {}
+    upper = _Upper()
+    for number in range(len(manifest.layers) - 1, -1, -1):
+        layer = manifest.layers[number]
+        if layer.media_type == mediatypes.OCI_LAYER_ZSTD:
+            raise FormatError(f"layer {layer.digest}: zstd layers cannot be read for an SBOM")
+        if layer.media_type not in mediatypes.LAYER_TYPES:
+            continue  # not a filesystem layer (image-spec: unknown types are ignored)
+        with cache.open_blob(layer.digest) as blob:
+            this = _Upper()
+            _read_layer(blob, number, upper, this, entries, visitor, layer.digest)
+        upper.absorb(this)
+    return entries
+
+
+def _read_layer(
+    blob: IO[bytes],
+    number: int,
+    upper: _Upper,
+    this: _Upper,
+    entries: dict[str, Entry],
+    visitor: Visitor | None,
+    digest: str,
+) -> None:
+    try:
+        with tarfile.open(fileobj=blob, mode="r|*") as archive:
+            for member in archive:
+                path = normalise(member.name)
+                if not path:
+                    continue
+                head, _, base = path.rpartition("/")
+                if base == OPAQUE:
+                    this.opaque.add(head)
+                    continue
+                if base.startswith(WHITEOUT):
+                    this.deleted.add(f"{head}/{base[len(WHITEOUT) :]}".lstrip("/"))
+                    continue
+                if upper.hides(path):
+                    continue
+                kind = _KINDS.get(member.type, "other")
+                this.present.add(path)
+                if kind != "dir":
+                    this.non_dirs.add(path)
+                entry = Entry(
+                    path,
+                    kind,
+                    member.mode,
+                    member.size if kind == "file" else 0,
+                    normalise(member.linkname) if kind == "hardlink" else member.linkname,
+                    number,
+                )
+                entries[path] = entry
+                if kind == "file" and visitor is not None and visitor.wants(entry):
+                    content = archive.extractfile(member)
+                    if content is not None:
+                        visitor.visit(entry, content)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise FormatError(f"layer {digest}: not a readable tar: {e}") from None
+
+
+def resolver(entries: dict[str, Entry]) -> Callable[[str], str]:
+    """A function giving a path's canonical spelling: its directory symlinks followed.
+
+    dpkg names `/bin/ls` where a merged-/usr image holds `usr/bin/ls` behind a `bin` symlink;
+    comparing canonical paths makes both the same file. The last component is not followed.
+    """
+
+    def canonical(path: str) -> str:
+        parts = normalise(path).split("/")
+        done: list[str] = []
+        hops = 0
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                if done:
+                    done.pop()
+                continue
+            candidate = "/".join([*done, part])
+            entry = entries.get(candidate)
+            if parts and entry is not None and entry.kind == "symlink" and hops < 40:
+                hops += 1
+                target = entry.linkname
+                base = [] if target.startswith("/") else done
+                parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+                done = list(base)
+                continue
+            done.append(part)
+        return "/".join(done)
+
+    return canonical
