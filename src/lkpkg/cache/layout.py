@@ -23,7 +23,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -319,6 +319,14 @@ class Cache:
         """Raise `CacheError` unless `desc` and everything it reaches are stored."""
         if desc.digest in seen:
             return
+        self._check_stored(desc, what)
+        seen.add(desc.digest)
+        if desc.media_type in _MANIFESTS:
+            for child in self.read_manifest(desc.digest).children():
+                self._check_complete(child, seen, f"{desc.digest} names")
+
+    def _check_stored(self, desc: Descriptor, what: str) -> None:
+        """Raise `CacheError` unless the blob `desc` names is stored with its size."""
         path = self.blob_path(desc.digest)
         try:
             size = path.stat().st_size
@@ -330,10 +338,6 @@ class Cache:
             raise CacheError(
                 f"{what} {desc.digest} with size {desc.size}, but the stored blob has {size} bytes"
             )
-        seen.add(desc.digest)
-        if desc.media_type in _MANIFESTS:
-            for child in self.read_manifest(desc.digest).children():
-                self._check_complete(child, seen, f"{desc.digest} names")
 
     # -- refs ----------------------------------------------------------------------------
 
@@ -355,17 +359,26 @@ class Cache:
                 return _without_ref_name(Descriptor.from_json(entry))
         return None
 
-    def set_ref(self, ref: str | Reference, desc: Descriptor) -> None:
+    def set_ref(self, ref: str | Reference, desc: Descriptor, *, partial: bool = False) -> None:
         """Point `ref` (fully qualified) at `desc`, replacing any entry of that name.
 
         Refused with `CacheError` unless `desc` and everything it reaches are in the cache.
+        With `partial` (an index pulled for some of its platforms), the index's entries whose
+        manifest is absent are allowed; every entry that is present must still be complete.
         """
         name = _qualified_ref(ref)
         annotations = {**(desc.annotations or {}), REF_NAME_ANNOTATION: name}
         entry = replace(desc, annotations=annotations).to_json()
         with self.lock():
             self._ensure_layout()
-            self._check_complete(desc, set(), f"ref {name} names")
+            if partial and desc.media_type in mediatypes.INDEX_TYPES:
+                self._check_stored(desc, f"ref {name} names")
+                seen: set[str] = set()
+                for child in self.read_manifest(desc.digest).children():
+                    if self.has_blob(child.digest):
+                        self._check_complete(child, seen, f"{desc.digest} names")
+            else:
+                self._check_complete(desc, set(), f"ref {name} names")
             # Re-read under the lock: another process may have added refs since we last looked,
             # and the rewrite must carry them over.
             index = self._read_index()
@@ -391,6 +404,25 @@ class Cache:
             if len(kept) != len(index["manifests"]):
                 index["manifests"] = kept
                 self._write_index(index)
+
+    def remove_blobs(self, digests: Iterable[str]) -> int:
+        """Delete these blobs (absent ones are skipped); return how many were deleted.
+
+        Only under the lock: a caller decides what no ref reaches from a read it made under
+        the same lock, so no ref can come to need a deleted blob in between.
+        """
+        if self._depth == 0:
+            raise RuntimeError("blobs are only removed under the cache lock")
+        removed = 0
+        for digest in digests:
+            try:
+                self.blob_path(digest).unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as e:
+                raise CacheError(f"cannot remove blob {digest}: {e.strerror}") from None
+            removed += 1
+        return removed
 
     def _read_index(self) -> dict[str, Any]:
         """index.json as a JSON object whose `manifests` entries are valid descriptors.
