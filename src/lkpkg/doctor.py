@@ -33,8 +33,8 @@ import httpx
 from lkpkg.auth import tls
 from lkpkg.auth.dockerconfig import default_config_dir
 from lkpkg.auth.keychain import Keychain
-from lkpkg.build.buildah import BuildahBuilder
-from lkpkg.build.docker import DockerBuilder
+from lkpkg.builders.buildah import BuildahBuilder
+from lkpkg.builders.docker import DockerBuilder
 from lkpkg.errors import (
     AuthConfigError,
     CredentialHelperError,

@@ -2,6 +2,9 @@
 
 Invariants:
 - argv never carries a secret: callers pass secrets through the environment or stdin.
+- A child sees only the variables its tool needs: `child_environment` builds its environment
+  from an allow-list over the environment the caller resolved (never from `os.environ` here),
+  and the passphrases of the trust tools are refused even when an allow-list names them.
 - Output is kept only as a bounded tail (the last lines a user needs to see a failure), so a
   chatty multi-gigabyte build log never sits in memory.
 - A missing executable is an `EnvironmentProblem` naming the tool, never a traceback.
@@ -10,10 +13,10 @@ Invariants:
 from __future__ import annotations
 
 import collections
-import os
+import fnmatch
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,22 +31,70 @@ class Result:
     tail: list[str]
 
 
-def _environment(env: Mapping[str, str | None] | None) -> dict[str, str]:
-    """Our environment with `env` applied; a None value removes that variable."""
-    full = dict(os.environ)
-    for key, value in (env or {}).items():
-        if value is None:
-            full.pop(key, None)
-        else:
-            full[key] = value
-    return full
+# A PATH for tools when the caller has no environment to give (e.g. a bare doctor probe).
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+# What every tool may see: where programs are, the locale, where temporary files go, proxies.
+COMMON_VARIABLES = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
+
+# Secrets only the trust tools may see: never passed to any other child, whatever its list says.
+SECRET_VARIABLES = (
+    "COSIGN_PASSWORD",
+    "COSIGN_PRIVATE_KEY",
+    "DOCKER_CONTENT_TRUST*",
+    "NOTARY_*",
+)
+
+
+def _matches(name: str, patterns: Iterable[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def child_environment(
+    parent: Mapping[str, str],
+    allow: Iterable[str],
+    *,
+    overrides: Mapping[str, str] | None = None,
+    secrets_allowed: Iterable[str] = (),
+) -> dict[str, str]:
+    """The environment of a child: the `parent` variables named by `allow` (glob patterns,
+    plus `COMMON_VARIABLES`), then `overrides`. Variables in `SECRET_VARIABLES` pass only when
+    `secrets_allowed` names them (a trust tool asking for its own passphrases)."""
+    patterns = (*COMMON_VARIABLES, *allow)
+    allowed_secrets = tuple(secrets_allowed)
+    env = {
+        name: value
+        for name, value in parent.items()
+        if _matches(name, patterns)
+        and (not _matches(name, SECRET_VARIABLES) or _matches(name, allowed_secrets))
+    }
+    env.update(overrides or {})
+    env.setdefault("PATH", DEFAULT_PATH)
+    return env
 
 
 def run_logged(
     argv: Sequence[str],
     *,
     what: str,
-    env: Mapping[str, str | None] | None = None,
+    env: Mapping[str, str],
     cwd: Path | None = None,
     echo: bool = False,
     check: bool = True,
@@ -53,14 +104,13 @@ def run_logged(
     `echo` streams each line to our stderr as it comes (verbose builds). On failure with
     `check`, raises `BuildError` whose `tail` carries the last lines.
     """
-    full_env = _environment(env)
     try:
         proc = subprocess.Popen(
             list(argv),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=full_env,
+            env=dict(env),
             cwd=cwd,
         )
     except FileNotFoundError as exc:
@@ -81,17 +131,16 @@ def run_logged(
 def run_quiet(
     argv: Sequence[str],
     *,
-    env: Mapping[str, str | None] | None = None,
+    env: Mapping[str, str],
     timeout: float | None = 60,
 ) -> subprocess.CompletedProcess[str]:
     """Run a short query command and return its output; never raises on a non-zero exit."""
-    full_env = _environment(env)
     try:
         return subprocess.run(
             list(argv),
             capture_output=True,
             text=True,
-            env=full_env,
+            env=dict(env),
             timeout=timeout,
             check=False,
             stdin=subprocess.DEVNULL,

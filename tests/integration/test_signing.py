@@ -379,7 +379,7 @@ def test_no_secret_in_any_argv_log_or_error(world, tmp_path):
 def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     """Host A's signature lands after host B pushed another arch and rewrote the index: the
     trust data must still end up naming the index the registry serves."""
-    from lkpkg.build.select import builders
+    from lkpkg.builders.select import builders
     from lkpkg.cache.layout import Cache
     from lkpkg.package.model import load_packages
     from lkpkg.pipeline.push import push_package

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lkpkg.build.select import parse_builder_hosts
+from lkpkg.builders.select import parse_builder_hosts
 from lkpkg.errors import InputError
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 from lkpkg.cache.layout import REF_NAME_ANNOTATION, Cache, default_cache_dir
+from lkpkg.cache.layout_import import import_layout
+from lkpkg.cache.platform import cached_image_platform, image_platform
 from lkpkg.errors import CacheError, DigestMismatch, ReferenceError_
 from lkpkg.oci import mediatypes as mt
 from lkpkg.oci.digest import sha256_digest
@@ -80,11 +82,9 @@ def tmp_leftovers(cache: Cache) -> list[str]:
 
 
 def test_default_cache_dir(monkeypatch, tmp_path):
-    monkeypatch.setenv("LINUXKIT_CACHE", str(tmp_path / "lk"))
-    assert default_cache_dir() == tmp_path / "lk"
-    monkeypatch.delenv("LINUXKIT_CACHE")
+    assert default_cache_dir({"LINUXKIT_CACHE": str(tmp_path / "lk")}) == tmp_path / "lk"
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert default_cache_dir() == tmp_path / ".linuxkit" / "cache"
+    assert default_cache_dir({}) == tmp_path / ".linuxkit" / "cache"
 
 
 def test_nothing_is_created_until_the_first_write(tmp_path):
@@ -92,7 +92,6 @@ def test_nothing_is_created_until_the_first_write(tmp_path):
     assert cache.refs() == []
     assert cache.resolve(REF) is None
     assert not cache.has_blob(sha256_digest(b"x"))
-    assert cache.image_for_platform(REF, Platform("linux", "amd64")) is None
     assert not cache.root.exists()
     cache.write_blob(b"x", "text/plain")
     assert json.loads((cache.root / "oci-layout").read_bytes()) == {"imageLayoutVersion": "1.0.0"}
@@ -387,54 +386,45 @@ def test_concurrent_writers_lose_no_refs(tmp_path):
 # -- platforms --------------------------------------------------------------------------------
 
 
-def test_image_for_platform_through_an_index(tmp_path):
+def index_entry(cache: Cache, ref: str, arch: str) -> str:
+    top = cache.resolve(ref)
+    assert top is not None
+    index = cache.read_manifest(top.digest)
+    assert isinstance(index, ImageIndex)
+    return next(m.digest for m in index.manifests if m.platform and m.platform.architecture == arch)
+
+
+def test_image_platform_reads_the_config(tmp_path):
+    cache = Cache(tmp_path)
+    arm = put_image(cache, "arm64", "v8")
+    found = image_platform(cache, arm.digest)
+    assert found.platform == Platform("linux", "arm64", "v8")
+    manifest = cache.read_manifest(arm.digest)
+    assert isinstance(manifest, ImageManifest)
+    assert found.config_digest == manifest.config.digest
+    assert cached_image_platform(cache, arm.digest) == found
+
+
+def test_image_platform_of_an_index_or_an_absent_manifest(tmp_path):
     cache = Cache(tmp_path)
     amd64 = put_image(cache, "amd64")
-    arm64 = put_image(cache, "arm64", "v8")
-    entries = (
-        Descriptor(amd64.media_type, amd64.digest, amd64.size, Platform("linux", "amd64")),
-        Descriptor(arm64.media_type, arm64.digest, arm64.size, Platform("linux", "arm64", "v8")),
-    )
-    cache.set_ref(REF, cache.put_manifest(ImageIndex(manifests=entries)))
-    assert cache.image_for_platform(REF, Platform.from_arch("amd64")) == entries[0]
-    assert cache.image_for_platform(REF, Platform.from_arch("arm64")) == entries[1]
-    assert cache.image_for_platform(REF, Platform.parse("linux/arm64/v8")) == entries[1]
-    assert cache.image_for_platform(REF, Platform.from_arch("riscv64")) is None
-    assert cache.image_for_platform("docker.io/wombat/absent:1", Platform("linux", "amd64")) is None
+    entry = Descriptor(amd64.media_type, amd64.digest, amd64.size, Platform("linux", "amd64"))
+    index = cache.put_manifest(ImageIndex(manifests=(entry,)))
+    with pytest.raises(CacheError, match="expected an image manifest, not an index"):
+        image_platform(cache, index.digest)
+    absent = sha256_digest(b"gone")
+    assert cached_image_platform(cache, absent) is None
+    with pytest.raises(CacheError, match="not in the cache"):
+        image_platform(cache, absent)
 
 
-def test_image_for_platform_prefers_an_exact_variant(tmp_path):
-    cache = Cache(tmp_path)
-    v6, v7 = put_image(cache, "arm", "v6"), put_image(cache, "arm", "v7")
-    entries = (
-        Descriptor(v6.media_type, v6.digest, v6.size, Platform("linux", "arm", "v6")),
-        Descriptor(v7.media_type, v7.digest, v7.size, Platform("linux", "arm", "v7")),
-    )
-    cache.set_ref(REF, cache.put_manifest(ImageIndex(manifests=entries)))
-    assert cache.image_for_platform(REF, Platform("linux", "arm")) == entries[1]
-    assert cache.image_for_platform(REF, Platform.parse("linux/arm/v6")) == entries[0]
-
-
-def test_image_for_platform_of_a_single_manifest(tmp_path):
-    cache = Cache(tmp_path)
-    desc = put_image(cache, "amd64")
-    cache.set_ref(f"{REF}-amd64", desc)
-    assert cache.image_for_platform(f"{REF}-amd64", Platform.from_arch("amd64")) == desc
-    assert cache.image_for_platform(f"{REF}-amd64", Platform.from_arch("arm64")) is None
-
-
-def test_image_for_platform_skips_absent_platforms(tmp_path):
+def test_cached_image_platform_without_its_config(tmp_path):
     cache = Cache(tmp_path)
     amd64 = put_image(cache, "amd64")
-    missing = Descriptor(mt.OCI_MANIFEST, sha256_digest(b"gone"), 4, Platform("linux", "arm64"))
-    present = Descriptor(amd64.media_type, amd64.digest, amd64.size, Platform("linux", "amd64"))
-    # Other tools (a partial pull) may leave such an index; lkpkg's own writes never would.
-    raw = canonical_bytes(ImageIndex(manifests=(missing, present)).to_json())
-    partial = cache.write_blob(raw, mt.OCI_INDEX)
-    entry = dict(partial.to_json(), annotations={REF_NAME_ANNOTATION: REF})
-    (tmp_path / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
-    assert cache.image_for_platform(REF, Platform.from_arch("arm64")) is None
-    assert cache.image_for_platform(REF, Platform.from_arch("amd64")) == present
+    manifest = cache.read_manifest(amd64.digest)
+    assert isinstance(manifest, ImageManifest)
+    cache.blob_path(manifest.config.digest).unlink()
+    assert cached_image_platform(cache, amd64.digest) is None
 
 
 # -- importing another layout -----------------------------------------------------------------
@@ -444,7 +434,7 @@ def test_import_layout_hardlinks_and_verifies(tmp_path):
     src = Cache(tmp_path / "src")
     index = put_package(src)
     dst = Cache(tmp_path / "dst")
-    top = dst.import_layout(src.root, REF)
+    top = import_layout(dst, src.root, REF)
     assert top == index
     assert top.annotations is None
     assert dst.refs() == []  # importing sets no refs
@@ -453,7 +443,7 @@ def test_import_layout_hardlinks_and_verifies(tmp_path):
         copied = dst.root / "blobs" / "sha256" / digest_file.name
         assert copied.read_bytes() == digest_file.read_bytes()
         assert copied.stat().st_ino == digest_file.stat().st_ino  # same filesystem: linked
-    assert dst.image_for_platform(REF, Platform.from_arch("arm64")) is not None
+    assert cached_image_platform(dst, index_entry(dst, REF, "arm64")) is not None
     assert tmp_leftovers(dst) == []
 
 
@@ -467,7 +457,7 @@ def test_import_layout_copies_across_filesystems(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "link", no_link)
     dst = Cache(tmp_path / "dst")
-    assert dst.import_layout(src.root) == desc  # the only entry
+    assert import_layout(dst, src.root) == desc  # the only entry
     manifest = dst.read_manifest(desc.digest)
     for child in manifest.children():
         assert dst.read_blob(child.digest) == src.read_blob(child.digest)
@@ -485,13 +475,13 @@ def test_import_layout_refuses_corrupt_source(tmp_path):
     blob.write_bytes(b"X" * layer.size)  # same size, wrong content
     dst = Cache(tmp_path / "dst")
     with pytest.raises(DigestMismatch, match="corrupt"):
-        dst.import_layout(src.root)
+        import_layout(dst, src.root)
     assert not dst.has_blob(layer.digest)
     assert not dst.has_blob(desc.digest)  # the manifest is never stored before its children
     assert tmp_leftovers(dst) == []
     blob.unlink()
     with pytest.raises(CacheError, match="lacks blob"):
-        dst.import_layout(src.root)
+        import_layout(dst, src.root)
 
 
 def test_import_layout_entry_selection(tmp_path):
@@ -499,11 +489,11 @@ def test_import_layout_entry_selection(tmp_path):
     put_package(src)
     dst = Cache(tmp_path / "dst")
     with pytest.raises(CacheError, match="has 3 entries"):
-        dst.import_layout(src.root)
+        import_layout(dst, src.root)
     with pytest.raises(CacheError, match=re.escape("no entry named 'docker.io/x/y:z'")):
-        dst.import_layout(src.root, "docker.io/x/y:z")
+        import_layout(dst, src.root, "docker.io/x/y:z")
     with pytest.raises(CacheError, match="not an OCI image layout"):
-        dst.import_layout(tmp_path / "nowhere")
+        import_layout(dst, tmp_path / "nowhere")
 
 
 # -- outside validators -----------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lkpkg.build.dockerfile import from_images
+from lkpkg.builders.dockerfile import from_images
 
 
 def scan(tmp_path: Path, text: str, args: dict[str, str] | None = None) -> list[str]:

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import secrets
 import shutil
 import stat
-import tempfile
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
@@ -29,6 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from lkpkg.errors import CacheError, DigestMismatch, FormatError, ReferenceError_
+from lkpkg.fsutil import acquire_lock, atomic_write, fsync_dir
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import (
     CHUNK_SIZE,
@@ -45,9 +44,7 @@ from lkpkg.oci.model import (
     Descriptor,
     ImageIndex,
     ImageManifest,
-    Platform,
     canonical_bytes,
-    config_platform,
     parse_manifest_bytes,
 )
 from lkpkg.reference import Reference
@@ -64,9 +61,9 @@ _BLOB_MODE = 0o644
 _MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
 
 
-def default_cache_dir() -> Path:
-    """`$LINUXKIT_CACHE` if set, else `~/.linuxkit/cache`, the directory linuxkit uses."""
-    override = os.environ.get(CACHE_ENV)
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    """`$LINUXKIT_CACHE` of `env` if set, else `~/.linuxkit/cache`, the directory linuxkit uses."""
+    override = env.get(CACHE_ENV)
     if override:
         return Path(override).expanduser()
     return Path.home() / ".linuxkit" / "cache"
@@ -107,21 +104,13 @@ class Cache:
 
     def _acquire_flock(self) -> int:
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.root / _LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            fd = acquire_lock(self.root / _LOCK_FILE)
         except OSError as e:
             raise CacheError(f"cannot lock the cache {self.root}: {e.strerror}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError as e:
-            os.close(fd)
-            raise CacheError(f"cannot lock the cache {self.root}: {e.strerror}") from None
-        except BaseException:
-            os.close(fd)
-            raise
+        assert fd is not None  # a blocking acquire returns a descriptor or raises
         return fd
 
-    def _ensure_layout(self) -> None:
+    def ensure_layout(self) -> None:
         if self._ready:
             return
         try:
@@ -152,27 +141,11 @@ class Cache:
         if version != LAYOUT_VERSION:
             raise CacheError(f"{path}: unsupported imageLayoutVersion {version!r}")
 
-    def _tmp_path(self, purpose: str) -> Path:
+    def staging_path(self, purpose: str) -> Path:
         return self.root / _TMP_DIR / f"{purpose}-{os.getpid()}-{secrets.token_hex(8)}"
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        """Write `data` to `path` so that readers see either the old file or all of `data`."""
-        fd, name = tempfile.mkstemp(dir=self.root / _TMP_DIR, prefix="write-")
-        tmp = Path(name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-                out.flush()
-                os.fchmod(out.fileno(), _BLOB_MODE)
-                # fsync before rename: otherwise a crash can leave the new name on old, empty data.
-                os.fsync(out.fileno())
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.replace(path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
-        _fsync_dir(path.parent)
+        atomic_write(path, data, tmp_dir=self.root / _TMP_DIR, mode=_BLOB_MODE)
 
     # -- blobs ---------------------------------------------------------------------------
 
@@ -214,7 +187,7 @@ class Cache:
         path = self.blob_path(digest)
         # Comparing costs no more than hashing, and a damaged copy is repaired rather than kept.
         if not _has_content(path, data):
-            self._ensure_layout()
+            self.ensure_layout()
             try:
                 self._atomic_write(path, data)
             except OSError as e:
@@ -238,10 +211,10 @@ class Cache:
         if expected is not None and self.has_blob(expected):
             size = self.blob_path(expected).stat().st_size
             if move:
-                _unlink_quietly(src)
+                unlink_quietly(src)
             return expected, size
-        self._ensure_layout()
-        tmp = self._tmp_path("ingest")
+        self.ensure_layout()
+        tmp = self.staging_path("ingest")
         moved = False
         try:
             try:
@@ -249,7 +222,7 @@ class Cache:
                 if moved:
                     actual, size = _digest_and_sync(tmp, algorithm)
                 else:
-                    actual, size = _copy_digesting(src, tmp, algorithm)
+                    actual, size = copy_digesting(src, tmp, algorithm)
             except OSError as e:
                 raise CacheError(f"cannot ingest {src}: {e.strerror}") from None
             if expected is not None and actual != expected:
@@ -258,7 +231,7 @@ class Cache:
                 tmp.chmod(
                     _BLOB_MODE
                 )  # only once it is ours to keep; a refused file goes back as-is
-            self._commit(tmp, actual)
+            self.commit_staged(tmp, actual)
         except BaseException:
             if moved:
                 # The caller's file was renamed into .tmp; a failed ingest hands it back.
@@ -266,9 +239,9 @@ class Cache:
                     tmp.rename(src)
             raise
         finally:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
         if move and not moved:
-            _unlink_quietly(src)
+            unlink_quietly(src)
         return actual, size
 
     def _claim_by_rename(self, src: Path, tmp: Path) -> bool:
@@ -288,7 +261,7 @@ class Cache:
             raise
         return True
 
-    def _commit(self, tmp: Path, digest: str) -> None:
+    def commit_staged(self, tmp: Path, digest: str) -> None:
         """Rename a verified staged file into its blob path."""
         final = self.blob_path(digest)
         try:
@@ -296,7 +269,7 @@ class Cache:
             tmp.replace(final)
         except OSError as e:
             raise CacheError(f"cannot store blob {digest}: {e.strerror}") from None
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     # -- manifests -----------------------------------------------------------------------
 
@@ -370,7 +343,7 @@ class Cache:
         annotations = {**(desc.annotations or {}), REF_NAME_ANNOTATION: name}
         entry = replace(desc, annotations=annotations).to_json()
         with self.lock():
-            self._ensure_layout()
+            self.ensure_layout()
             if partial and desc.media_type in mediatypes.INDEX_TYPES:
                 self._check_stored(desc, f"ref {name} names")
                 seen: set[str] = set()
@@ -458,123 +431,8 @@ class Cache:
         except OSError as e:
             raise CacheError(f"cannot write {self.root / _INDEX_FILE}: {e.strerror}") from None
 
-    # -- platforms -----------------------------------------------------------------------
 
-    def image_for_platform(self, ref: str | Reference, platform: Platform) -> Descriptor | None:
-        """The single-platform manifest `ref` provides for `platform`, or None.
-
-        If `ref` names an index, the entry for `platform` is chosen (an exact variant match
-        first, then any variant when `platform` names none) and returned as the index lists it;
-        entries whose manifest is not stored are passed over. If `ref` names a single manifest,
-        it is returned when its config declares a matching platform.
-        """
-        desc = self.resolve(ref)
-        if desc is None:
-            return None
-        return self._select_platform(desc, platform, depth=0)
-
-    def _select_platform(
-        self, desc: Descriptor, platform: Platform, depth: int
-    ) -> Descriptor | None:
-        if depth > 8 or desc.media_type not in _MANIFESTS or not self.has_blob(desc.digest):
-            return None
-        parsed = self.read_manifest(desc.digest)
-        if isinstance(parsed, ImageManifest):
-            cfg = self._read_json(parsed.config.digest)
-            try:
-                declared = config_platform(cfg)
-            except FormatError as e:
-                raise CacheError(f"config {parsed.config.digest}: {e}") from None
-            return desc if declared.matches(platform) else None
-        for exact in (True, False):
-            for entry in parsed.manifests:
-                if (
-                    entry.platform is not None
-                    and entry.media_type in mediatypes.MANIFEST_TYPES
-                    and entry.platform.matches(platform, exact=exact)
-                    and self.has_blob(entry.digest)
-                ):
-                    return entry
-        for entry in parsed.manifests:
-            if entry.media_type in mediatypes.INDEX_TYPES:
-                found = self._select_platform(entry, platform, depth + 1)
-                if found is not None:
-                    return found
-        return None
-
-    def _read_json(self, digest: str) -> Mapping[str, Any]:
-        try:
-            value = json.loads(self.read_blob(digest))
-        except (UnicodeDecodeError, ValueError) as e:
-            raise CacheError(f"blob {digest}: not valid JSON: {e}") from None
-        if not isinstance(value, dict):
-            raise CacheError(f"blob {digest}: expected a JSON object")
-        return value
-
-    # -- import --------------------------------------------------------------------------
-
-    def import_layout(self, src_layout: Path, src_ref: str | None = None) -> Descriptor:
-        """Copy everything one entry of another OCI layout reaches into this cache.
-
-        The entry is the one whose ref-name annotation is `src_ref`, or the only entry when
-        `src_ref` is None. Blobs are hard-linked when possible, else copied, and verified
-        either way; children are stored before the manifests that name them. Returns the
-        entry's descriptor without annotations. Refs are not touched.
-        """
-        src = Path(src_layout)
-        top = _choose_entry(src, _read_layout_entries(src), src_ref)
-        self._ensure_layout()
-        self._import_tree(src, top, set())
-        return replace(top, annotations=None)
-
-    def _import_tree(self, src: Path, desc: Descriptor, seen: set[str]) -> None:
-        if desc.digest in seen:
-            return
-        seen.add(desc.digest)
-        if desc.media_type in _MANIFESTS:
-            data = _read_src_blob(src, desc)
-            try:
-                parsed = parse_manifest_bytes(data)
-            except FormatError as e:
-                raise CacheError(f"{src}: blob {desc.digest}: {e}") from None
-            for child in parsed.children():
-                self._import_tree(src, child, seen)
-            # Only now, with every child stored, may the manifest itself appear in the cache.
-        if _is_file_of_size(self.blob_path(desc.digest), desc.size):
-            return
-        self._import_blob(src, desc)
-
-    def _import_blob(self, src: Path, desc: Descriptor) -> None:
-        src_blob = _src_blob_path(src, desc)
-        if not src_blob.is_file():
-            raise CacheError(f"{src} lacks blob {desc.digest} ({desc.media_type}) it references")
-        algorithm = algorithm_of(desc.digest)
-        tmp = self._tmp_path("import")
-        try:
-            try:
-                try:
-                    os.link(src_blob, tmp)
-                except OSError:
-                    # Another filesystem, or hard links not permitted here: copy instead.
-                    actual, size = _copy_digesting(src_blob, tmp, algorithm)
-                else:
-                    # A link shares the source's bytes; they are verified all the same.
-                    actual, size = _digest_path(tmp, algorithm)
-            except OSError as e:
-                raise CacheError(f"cannot import {src_blob}: {e.strerror}") from None
-            if actual != desc.digest:
-                raise DigestMismatch(f"{src_blob} is corrupt: its content hashes to {actual}")
-            if size != desc.size:
-                raise CacheError(
-                    f"{src}: the descriptor of {desc.digest} says {desc.size} bytes,"
-                    f" the blob has {size}"
-                )
-            self._commit(tmp, actual)
-        finally:
-            _unlink_quietly(tmp)
-
-
-def _digest_path(path: Path, algorithm: str) -> tuple[str, int]:
+def digest_path(path: Path, algorithm: str) -> tuple[str, int]:
     with path.open("rb") as f:
         return digest_stream(f, algorithm)
 
@@ -586,7 +444,7 @@ def _digest_and_sync(path: Path, algorithm: str) -> tuple[str, int]:
     return result
 
 
-def _copy_digesting(src: Path, dst: Path, algorithm: str) -> tuple[str, int]:
+def copy_digesting(src: Path, dst: Path, algorithm: str) -> tuple[str, int]:
     """Copy `src` to the new file `dst`, hashing on the way; fsync `dst`."""
     with src.open("rb") as fin, dst.open("xb") as fout:
         writer = DigestingWriter(fout, algorithm)
@@ -597,17 +455,7 @@ def _copy_digesting(src: Path, dst: Path, algorithm: str) -> tuple[str, int]:
     return writer.digest, writer.size
 
 
-def _fsync_dir(path: Path) -> None:
-    # Makes a rename durable. Best effort: some filesystems refuse fsync on directories.
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _is_file_of_size(path: Path, size: int) -> bool:
+def is_file_of_size(path: Path, size: int) -> bool:
     try:
         st = path.stat()
     except OSError:
@@ -620,7 +468,7 @@ def _kind(manifest: ImageManifest | ImageIndex) -> str:
 
 
 def _has_content(path: Path, data: bytes) -> bool:
-    if not _is_file_of_size(path, len(data)):
+    if not is_file_of_size(path, len(data)):
         return False
     try:
         return path.read_bytes() == data
@@ -628,7 +476,7 @@ def _has_content(path: Path, data: bytes) -> bool:
         return False
 
 
-def _unlink_quietly(path: Path) -> None:
+def unlink_quietly(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
 
@@ -661,57 +509,3 @@ def _qualified_ref(ref: str | Reference) -> str:
             f"invalid reference '{ref}': the cache keys refs by the fully qualified '{qualified}'"
         )
     return qualified
-
-
-def _read_layout_entries(src: Path) -> list[Descriptor]:
-    if not (src / _LAYOUT_FILE).is_file():
-        raise CacheError(f"{src} is not an OCI image layout (no {_LAYOUT_FILE} file)")
-    path = src / _INDEX_FILE
-    try:
-        index = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise CacheError(f"{src} is not an OCI image layout (no {_INDEX_FILE})") from None
-    except (OSError, ValueError) as e:
-        raise CacheError(f"{path}: unreadable: {e}") from None
-    try:
-        return list(ImageIndex.from_json(index).manifests)
-    except FormatError as e:
-        raise CacheError(f"{path}: {e}") from None
-
-
-def _choose_entry(src: Path, entries: list[Descriptor], src_ref: str | None) -> Descriptor:
-    if src_ref is None:
-        if len(entries) != 1:
-            raise CacheError(f"{src}/index.json has {len(entries)} entries; name the one to import")
-        return entries[0]
-    named = [d for d in entries if (d.annotations or {}).get(REF_NAME_ANNOTATION) == src_ref]
-    if not named:
-        known = sorted({(d.annotations or {}).get(REF_NAME_ANNOTATION, "?") for d in entries})
-        raise CacheError(f"{src} has no entry named '{src_ref}' (it has: {', '.join(known)})")
-    if len({d.digest for d in named}) > 1:
-        raise CacheError(f"{src} has several different entries named '{src_ref}'")
-    return named[0]
-
-
-def _src_blob_path(src: Path, desc: Descriptor) -> Path:
-    return src / "blobs" / algorithm_of(desc.digest) / hex_of(desc.digest)
-
-
-def _read_src_blob(src: Path, desc: Descriptor) -> bytes:
-    path = _src_blob_path(src, desc)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise CacheError(
-            f"{src} lacks blob {desc.digest} ({desc.media_type}) it references"
-        ) from None
-    except OSError as e:
-        raise CacheError(f"cannot read {path}: {e.strerror}") from None
-    actual = digest_of(data, algorithm_of(desc.digest))
-    if actual != desc.digest:
-        raise DigestMismatch(f"{path} is corrupt: its content hashes to {actual}")
-    if len(data) != desc.size:
-        raise CacheError(
-            f"{src}: descriptor of {desc.digest} says {desc.size} bytes, the blob has {len(data)}"
-        )
-    return data

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lkpkg.build.base import Builder
-from lkpkg.build.select import BUILDER_NAMES, builders, parse_builder_hosts
+from lkpkg.builders.base import Builder, EngineSettings
+from lkpkg.builders.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
@@ -39,7 +39,7 @@ def parse_platforms(value: str | None) -> list[Platform] | None:
 
 
 def open_cache(path: Path | None) -> Cache:
-    return Cache(path or default_cache_dir())
+    return Cache(path or default_cache_dir(os.environ))
 
 
 def echo_err(message: str) -> None:
@@ -232,7 +232,11 @@ class Registries:
 
 def builders_for(options: PushOptions) -> Callable[[Platform], Builder]:
     """The builder per platform, safe to ask from several threads (each made and checked once)."""
-    choose = builders(options.builder, parse_builder_hosts(options.builder_hosts))
+    choose = builders(
+        options.builder,
+        parse_builder_hosts(options.builder_hosts),
+        EngineSettings.from_environ(os.environ),
+    )
     lock = threading.Lock()
 
     def builder_for(platform: Platform) -> Builder:

@@ -10,7 +10,7 @@ import click
 from rich.console import Console
 from rich.text import Text
 
-from lkpkg.build.select import parse_builder_hosts
+from lkpkg.builders.select import parse_builder_hosts
 from lkpkg.cli.common import (
     builder_host_option,
     builder_option,

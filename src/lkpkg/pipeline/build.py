@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.build.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
-from lkpkg.build.dockerfile import from_images
+from lkpkg.builders.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
+from lkpkg.builders.dockerfile import from_images
 from lkpkg.cache.layout import Cache
+from lkpkg.cache.layout_import import import_layout
+from lkpkg.cache.platform import image_platform
 from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci import mediatypes
-from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, config_platform
+from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.model import Package
 from lkpkg.platforms import host_platform, require_buildable
 from lkpkg.reference import Reference
@@ -114,14 +116,6 @@ def _labels(package: Package) -> dict[str, str]:
     return labels
 
 
-def _config_platform(cache: Cache, manifest_digest: str) -> tuple[Platform, str]:
-    manifest = cache.read_manifest(manifest_digest)
-    if not isinstance(manifest, ImageManifest):
-        raise BuildError(f"{manifest_digest}: expected an image manifest")
-    config = json.loads(cache.read_blob(manifest.config.digest))
-    return config_platform(config), manifest.config.digest
-
-
 def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:
     """Bases the cache holds, each exposed as a tiny OCI layout sharing the cache's blobs."""
     bases: list[BaseImage] = []
@@ -150,7 +144,8 @@ def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[Base
         for position, digest in enumerate(manifests):
             if not cache.has_blob(digest):
                 continue
-            platform, config_digest = _config_platform(cache, digest)
+            found = image_platform(cache, digest)
+            platform, config_digest = found.platform, found.config_digest
             ref = f"i{position}"
             instances.append(BaseInstance(platform, ref, digest, config_digest))
             size = cache.blob_path(digest).stat().st_size
@@ -177,7 +172,7 @@ def _write_index(cache: Cache, package: Package) -> tuple[Descriptor, list[Descr
         descriptor = cache.resolve(str(package.arch_reference(arch)))
         if descriptor is None:
             continue
-        platform, _ = _config_platform(cache, descriptor.digest)
+        platform = image_platform(cache, descriptor.digest).platform
         entries.append(
             Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform=platform)
         )
@@ -250,8 +245,8 @@ def _build_one(
         out = scratch / "out"
         builder.build(request, out)
         with cache.lock():
-            descriptor = cache.import_layout(out, LAYOUT_REF)
-            built_platform, _ = _config_platform(cache, descriptor.digest)
+            descriptor = import_layout(cache, out, LAYOUT_REF)
+            built_platform = image_platform(cache, descriptor.digest).platform
             if built_platform.architecture != platform.architecture:
                 raise BuildError(
                     f"{arch_ref.familiar()}: the builder produced {built_platform}, not {platform}"

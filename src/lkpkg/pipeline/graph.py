@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.build.dockerfile import from_images
+from lkpkg.builders.dockerfile import from_images
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.package.model import Package, lkt_target
 from lkpkg.pipeline.build import DEFAULT_SOURCE

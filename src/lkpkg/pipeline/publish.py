@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 from lkpkg.cache.layout import Cache
+from lkpkg.cache.platform import cached_image_platform
 from lkpkg.errors import InputError, RegistryError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
@@ -126,10 +127,10 @@ class PlatformOf:
         return self._known[digest]
 
     def _lookup(self, digest: str) -> Platform | None:
-        if self._cache is not None and self._cache.has_blob(digest):
-            manifest = self._cache.read_manifest(digest)
-            if isinstance(manifest, ImageManifest) and self._cache.has_blob(manifest.config.digest):
-                return config_platform(json.loads(self._cache.read_blob(manifest.config.digest)))
+        if self._cache is not None:
+            cached = cached_image_platform(self._cache, digest)
+            if cached is not None:
+                return cached.platform
         body, _, _ = self._registry.get_manifest(self._repo, digest)
         parsed = parse_manifest_bytes(body)
         if not isinstance(parsed, ImageManifest):

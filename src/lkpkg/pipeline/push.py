@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.build.base import Builder
+from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Descriptor, Platform, parse_manifest_bytes

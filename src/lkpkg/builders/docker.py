@@ -11,29 +11,45 @@ Why it looks like this:
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-from collections.abc import Sequence
-from functools import cache
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from lkpkg.build.base import LAYOUT_REF, BaseImage, BuildRequest
-from lkpkg.build.dockerarchive import docker_archive_to_layout, write_docker_archive
-from lkpkg.build.locks import host_lock, lock_path
+from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
+from lkpkg.builders.dockerarchive import docker_archive_to_layout, write_docker_archive
+from lkpkg.builders.locks import host_lock, lock_path
 from lkpkg.oci.model import Platform
-from lkpkg.proc import run_logged, run_quiet
+from lkpkg.proc import child_environment, run_logged, run_quiet
 from lkpkg.reference import Reference
 
 CLIENT_CANDIDATES = ("docker", "/usr/bin/docker")
 
+# What a docker client may see of our environment: where the engine is and how to reach it
+# (TLS, ssh agent for ssh:// hosts), its config directory (plugins such as buildx live there),
+# BuildKit's switches. Not DOCKER_CONTENT_TRUST*: proc refuses the trust tools' variables.
+DOCKER_VARIABLES = (
+    "DOCKER_HOST",
+    "DOCKER_CONFIG",
+    "DOCKER_CONTEXT",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+    "DOCKER_TLS",
+    "DOCKER_API_VERSION",
+    "BUILDKIT_*",
+    "BUILDX_*",
+    "SSH_AUTH_SOCK",
+    "XDG_RUNTIME_DIR",
+)
 
-@cache
-def _client_mode(executable: str) -> str | None:
+
+def _client_mode(executable: str, env: Mapping[str, str]) -> str | None:
     """'buildx' or 'legacy' when this client can drive BuildKit, else None."""
-    if run_quiet([executable, "buildx", "version"], timeout=20).returncode == 0:
+    if run_quiet([executable, "buildx", "version"], env=env, timeout=20).returncode == 0:
         return "buildx"
-    version = run_quiet([executable, "version", "--format", "{{.Client.Version}}"], timeout=20)
+    version = run_quiet(
+        [executable, "version", "--format", "{{.Client.Version}}"], env=env, timeout=20
+    )
     major = version.stdout.strip().split(".", 1)[0]
     if major.isdigit() and int(major) < 23:
         return "legacy"
@@ -45,30 +61,41 @@ class DockerBuilder:
     remote: bool
 
     def __init__(
-        self, host: str | None = None, clients: Sequence[str] | None = None, *, remote: bool = False
+        self,
+        host: str | None = None,
+        clients: Sequence[str] | None = None,
+        *,
+        remote: bool = False,
+        settings: EngineSettings | None = None,
     ) -> None:
-        self.host = host or os.environ.get("DOCKER_HOST")
+        self.settings = settings or EngineSettings()
+        self.host = host or self.settings.docker_host
         self.remote = remote
         if remote:
             self.name = f"docker@{host}"
-        env_client = os.environ.get("LKPKG_DOCKER_CLIENT")
-        self.clients = tuple(clients or ((env_client,) if env_client else CLIENT_CANDIDATES))
+        chosen = self.settings.docker_client
+        self.clients = tuple(clients or ((chosen,) if chosen else CLIENT_CANDIDATES))
+        overrides = {"DOCKER_BUILDKIT": "1", **({"DOCKER_HOST": self.host} if self.host else {})}
+        self._environ = child_environment(
+            self.settings.environ, DOCKER_VARIABLES, overrides=overrides
+        )
+        self._chosen: tuple[str, str] | None = None
 
     def _env(self) -> dict[str, str]:
-        env = {"DOCKER_BUILDKIT": "1"}
-        if self.host:
-            env["DOCKER_HOST"] = self.host
-        return env
+        return self._environ
 
     def _client(self) -> tuple[str, str] | None:
-        for candidate in self.clients:
-            path = shutil.which(candidate)
-            if path is None:
-                continue
-            mode = _client_mode(path)
-            if mode is not None:
-                return path, mode
-        return None
+        # Asked once per builder (a client's abilities do not change during a run).
+        if self._chosen is None:
+            for candidate in self.clients:
+                path = shutil.which(candidate, path=self._environ["PATH"])
+                if path is None:
+                    continue
+                mode = _client_mode(path, self._environ)
+                if mode is not None:
+                    self._chosen = (path, mode)
+                    break
+        return self._chosen
 
     def problem(self) -> str | None:
         client = self._client()

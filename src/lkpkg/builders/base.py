@@ -15,8 +15,31 @@ from pathlib import Path
 from typing import Protocol
 
 from lkpkg.oci.model import Platform
+from lkpkg.proc import DEFAULT_PATH
 
 LAYOUT_REF = "lkpkg-build"
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """What the edge (the CLI's settings) resolves from flags and the environment for the build
+    engines; builders never read the process environment themselves.
+
+    `environ` is the environment children's allow-lists pick from (`proc.child_environment`).
+    """
+
+    environ: Mapping[str, str] = field(default_factory=lambda: {"PATH": DEFAULT_PATH})
+    docker_host: str | None = None
+    docker_client: str | None = None
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> EngineSettings:
+        """`DOCKER_HOST` and `LKPKG_DOCKER_CLIENT` of `environ`, and `environ` for children."""
+        return cls(
+            environ=dict(environ),
+            docker_host=environ.get("DOCKER_HOST") or None,
+            docker_client=environ.get("LKPKG_DOCKER_CLIENT") or None,
+        )
 
 
 @dataclass(frozen=True)

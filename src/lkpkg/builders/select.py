@@ -1,31 +1,30 @@
-"""Choosing builders: `--builder auto|buildah|docker` (or `LKPKG_BUILDER`) for the platforms
+"""Choosing builders: `--builder auto|buildah|docker` for the platforms
 this host builds, and `--builder-host PLATFORM=URL` for platforms a Docker engine on another
 host builds natively (ssh://user@host, tcp://host:port, unix:///path — docker's own URLs)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 
-from lkpkg.build.base import Builder
-from lkpkg.build.buildah import BuildahBuilder
-from lkpkg.build.docker import DockerBuilder
+from lkpkg.builders.base import Builder, EngineSettings
+from lkpkg.builders.buildah import BuildahBuilder
+from lkpkg.builders.docker import DockerBuilder
 from lkpkg.errors import EnvironmentProblem, InputError
 from lkpkg.oci.model import Platform
 
 BUILDER_NAMES = ("auto", "buildah", "docker")
 
 
-def select_builder(name: str | None = None) -> Builder:
+def select_builder(name: str | None = None, settings: EngineSettings | None = None) -> Builder:
     """The builder to use: `auto` prefers buildah (daemonless), else a Docker engine."""
-    choice = (name or os.environ.get("LKPKG_BUILDER") or "auto").lower()
+    choice = (name or "auto").lower()
     if choice not in BUILDER_NAMES:
         raise InputError(f"unknown builder '{choice}': choose one of {', '.join(BUILDER_NAMES)}")
     candidates: list[Builder] = []
     if choice in ("auto", "buildah"):
-        candidates.append(BuildahBuilder())
+        candidates.append(BuildahBuilder(settings=settings))
     if choice in ("auto", "docker"):
-        candidates.append(DockerBuilder())
+        candidates.append(DockerBuilder(settings=settings))
     problems: list[str] = []
     for builder in candidates:
         problem = builder.problem()
@@ -53,7 +52,9 @@ def parse_builder_hosts(values: Sequence[str]) -> dict[str, str]:
 
 
 def builders(
-    name: str | None, hosts: Mapping[str, str] | None = None
+    name: str | None,
+    hosts: Mapping[str, str] | None = None,
+    settings: EngineSettings | None = None,
 ) -> Callable[[Platform], Builder]:
     """The builder for each platform: its `--builder-host` engine, else the local choice.
 
@@ -67,9 +68,9 @@ def builders(
         key = url or "local"
         if key not in made:
             if url is None:
-                made[key] = select_builder(name)
+                made[key] = select_builder(name, settings)
             else:
-                remote = DockerBuilder(host=url, remote=True)
+                remote = DockerBuilder(host=url, remote=True, settings=settings)
                 problem = remote.problem()
                 if problem is not None:
                     raise EnvironmentProblem(f"builder host for {platform}: {problem}")

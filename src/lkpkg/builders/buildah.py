@@ -17,26 +17,41 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
-from lkpkg.build.base import LAYOUT_REF, BaseImage, BuildRequest
-from lkpkg.build.locks import host_lock, lock_path
-from lkpkg.proc import run_logged, run_quiet
+from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
+from lkpkg.builders.locks import host_lock, lock_path
+from lkpkg.proc import child_environment, run_logged, run_quiet
+
+# What buildah (and the runtimes and helpers it starts) may see of our environment: its own
+# configuration, and nothing of the trust tools' (proc refuses their passphrases anyway).
+# DOCKER_CONFIG is left out: buildah 1.28 fails any command ("checking authfile") when it names
+# a directory without config.json, and a build never logs in to a registry.
+BUILDAH_VARIABLES = (
+    "CONTAINERS_*",
+    "BUILDAH_*",
+    "STORAGE_DRIVER",
+    "STORAGE_OPTS",
+    "XDG_RUNTIME_DIR",
+    "XDG_CONFIG_HOME",
+    "XDG_DATA_HOME",
+)
 
 
 class BuildahBuilder:
     name = "buildah"
     remote = False
 
-    def __init__(self, executable: str = "buildah") -> None:
+    def __init__(self, executable: str = "buildah", settings: EngineSettings | None = None) -> None:
         self.executable = executable
+        self.settings = settings or EngineSettings()
+        self._environ = child_environment(self.settings.environ, BUILDAH_VARIABLES)
 
     def problem(self) -> str | None:
-        if shutil.which(self.executable) is None:
+        if shutil.which(self.executable, path=self._environ["PATH"]) is None:
             return "buildah is not installed (apt-get install buildah), or use --builder docker"
         return None
 
@@ -49,14 +64,8 @@ class BuildahBuilder:
     def _logged(self, argv: list[str], *, what: str, echo: bool = False) -> None:
         run_logged(argv, what=what, env=self._env(), echo=echo)
 
-    @staticmethod
-    def _env() -> dict[str, str | None]:
-        # buildah 1.28 fails any command ("checking authfile") when DOCKER_CONFIG names a
-        # directory without config.json; with none there is nothing to log in with anyway.
-        config = os.environ.get("DOCKER_CONFIG")
-        if config and not (Path(config) / "config.json").is_file():
-            return {"DOCKER_CONFIG": None}
-        return {}
+    def _env(self) -> dict[str, str]:
+        return self._environ
 
     def _has_image(self, image_id: str) -> bool:
         result = self._quiet("inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id)

@@ -1,0 +1,104 @@
+"""File-system primitives every writer shares: atomic replacement and fcntl locks.
+
+Invariants:
+- `atomic_write` leaves either the old file or all of the new bytes at `path`, never a torn
+  file: the bytes go to a temporary file in `tmp_dir` (same filesystem as `path`), are fsynced,
+  then renamed over `path`, and the directory is fsynced so the rename survives a crash.
+- Locks are `flock(2)` on a lock file: held by an open file description, so they hold across
+  processes, are released by the kernel when the holder dies (a crash never leaves a lock
+  behind), and never depend on the lock file's content.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+FILE_MODE = 0o644
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a rename in `path` durable. Best effort: some filesystems refuse it on directories."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write(
+    path: Path, data: bytes, *, tmp_dir: Path | None = None, mode: int = FILE_MODE
+) -> None:
+    """Write `data` to `path` so that readers see either the old file or all of `data`.
+
+    `tmp_dir` (default: `path`'s directory) must be on the same filesystem as `path`.
+    Raises `OSError` as the system reports it; nothing is left in `tmp_dir` on failure.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix="write-")
+    tmp = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fchmod(out.fileno(), mode)
+            # fsync before rename: otherwise a crash can leave the new name on old, empty data.
+            os.fsync(out.fileno())
+        tmp.replace(path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def acquire_lock(path: Path, *, shared: bool = False, blocking: bool = True) -> int | None:
+    """Open `path` (created if absent) and flock it; the descriptor holds the lock.
+
+    Close the descriptor to release it. With `blocking=False`, None when another open file
+    holds a conflicting lock. Raises `OSError` when the file cannot be opened or locked.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    if not blocking:
+        operation |= fcntl.LOCK_NB
+    try:
+        fcntl.flock(fd, operation)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold a flock on `path` for the duration of the block (blocking until it is free)."""
+    fd = acquire_lock(path, shared=shared)
+    assert fd is not None  # a blocking acquire returns a descriptor or raises
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def is_locked(path: Path) -> bool:
+    """True when some live process holds a lock on `path` (probed without waiting)."""
+    if not path.exists():
+        return False
+    try:
+        fd = acquire_lock(path, blocking=False)
+    except OSError:
+        return False
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
