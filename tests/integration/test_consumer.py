@@ -19,7 +19,7 @@ from tests.integration.test_push import make_tiny
 
 pytestmark = pytest.mark.integration
 
-SIGNED = ("alpha", "beta", "gamma", "delta")
+SIGNED = ("alpha", "beta", "gamma", "delta", "moved")
 
 
 @dataclass
@@ -234,3 +234,131 @@ def _tiny_tar(tmp_path: Path) -> Path:
     tarball = tmp_path / "rootfs.tar"
     subprocess.run(["tar", "-C", str(rootfs), "-cf", str(tarball), "."], check=True)
     return tarball
+
+
+# -- pin ---------------------------------------------------------------------------------
+
+PIN_TEMPLATE = """\
+# a consumer's image: eight references
+kernel:
+  image: {alpha}   # a tag
+  cmdline: "console=ttyS0"
+init:
+  - {beta}
+  - {gamma_pinned}    # already pinned
+onboot:
+  - name: one
+    image: "{alpha_amd64}"
+    command: ["/bin/true"]
+  - name: two
+    image: {beta_digest}
+onshutdown:
+  - name: unsigned
+    image: {unsigned}
+services:
+  - name: moved   # re-pointed after signing
+    image: {moved}
+volumes:
+- name: data
+  image: {gamma_arm64}
+"""
+
+
+def test_pin_pins_the_good_refuses_the_bad_keeps_the_file_and_check_agrees(shop, tmp_path):
+    org = shop.org
+    # Someone re-points `moved`'s signed tag at other content.
+    run(
+        [
+            "skopeo",
+            "copy",
+            "--all",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            "--preserve-digests",
+            f"docker://{shop.ref('alpha')}",
+            f"docker://{shop.ref('moved')}",
+        ]
+    )
+    gamma_digest = shop.digest(shop.ref("gamma"))
+    beta_digest = shop.digest(shop.ref("beta"))
+    values = {
+        "alpha": shop.ref("alpha"),
+        "beta": shop.ref("beta"),
+        "gamma_pinned": f"{shop.ref('gamma')}@{gamma_digest}",
+        "alpha_amd64": shop.ref("alpha", "-amd64"),
+        "beta_digest": f"{org}/beta@{beta_digest}",
+        "unsigned": shop.ref("unsigned"),
+        "moved": shop.ref("moved"),
+        "gamma_arm64": shop.ref("gamma", "-arm64"),
+    }
+    original = PIN_TEMPLATE.format(**values)
+    yml = tmp_path / "image.yml"
+    yml.write_text(original)
+    key = ["--key", str(shop.public_key)]
+    result = lkpkg("pin", *key, str(yml), env=shop.env(), check=False)
+    assert result.returncode == 1, result.stderr
+    refused = [line for line in result.stderr.splitlines() if line.startswith(str(yml))]
+    assert len(refused) == 2
+    assert shop.ref("unsigned") in refused[0] and "not signed" in refused[0]
+    assert shop.ref("moved") in refused[1] and "signed target" in refused[1]
+    pinned = {
+        name: f"{values[name]}@{shop.digest(values[name])}"
+        for name in ("alpha", "beta", "alpha_amd64", "gamma_arm64")
+    }
+    expected = PIN_TEMPLATE.format(**{**values, **pinned})
+    assert yml.read_text() == expected  # comments, quotes, order and layout as they were
+    assert "4 pinned, 2 ok, 2 failed" in result.stderr
+
+    # --check: the two refused references are still unpinned.
+    checked = lkpkg("pin", "--check", *key, str(yml), env=shop.env(), check=False)
+    assert checked.returncode == 1 and yml.read_text() == expected
+    # Without them, the file passes; --json reports every reference.
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "\n".join(
+            line for line in expected.splitlines() if "unsigned" not in line and "moved" not in line
+        )
+        + "\n"
+    )
+    ok = lkpkg("pin", "--check", "--json", *key, str(good), env=shop.env())
+    report = json.loads(ok.stdout)
+    assert len(report) == 6 and {r["status"] for r in report} == {"ok"}
+    assert report[4]["old"] == values["beta_digest"] and report[4]["digest"] == beta_digest
+    # A pinned reference whose tag now names another digest fails --check; pin leaves it.
+    stale = tmp_path / "stale.yml"
+    stale.write_text(f"init:\n  - {shop.ref('gamma')}@{beta_digest}\n")
+    again = lkpkg("pin", "--check", str(stale), env=shop.env(), check=False)
+    assert again.returncode == 1 and "now names" in again.stderr
+    assert lkpkg("pin", str(stale), env=shop.env(), check=False).returncode == 1
+    assert stale.read_text() == f"init:\n  - {shop.ref('gamma')}@{beta_digest}\n"
+    # The pinned file's images pull into a cache under their pinned names, for linuxkit.
+    cache = tmp_path / "cache"
+    lkpkg("cache", "pull", "--cache", str(cache), *key, pinned["alpha"], env=shop.env())
+    assert pinned["alpha"] in cache_refs(cache)
+
+
+def test_pin_refuses_notrust_without_a_key_unless_insecure(shop, tmp_path):
+    yml = tmp_path / "image.yml"
+    yml.write_text(f"init:\n  - {shop.ref('unsigned')}\n")
+    refused = lkpkg("pin", "--notrust", str(yml), env=shop.env(), check=False)
+    assert refused.returncode == 2 and "--insecure" in refused.stderr
+    lkpkg("pin", "--notrust", "--insecure", str(yml), env=shop.env())
+    digest = shop.digest(shop.ref("unsigned"))
+    assert yml.read_text() == f"init:\n  - {shop.ref('unsigned')}@{digest}\n"
+
+
+def test_pin_update_moves_references_to_the_packages_current_tags(shop, tmp_path):
+    yml = tmp_path / "image.yml"
+    yml.write_text(f"init:\n  - {shop.org}/alpha:old-tag   # bumped by --update\n")
+    result = lkpkg(
+        "pin",
+        "--update",
+        str(shop.repo / "alpha"),
+        "--org",
+        shop.org,
+        str(yml),
+        env=shop.env(),
+    )
+    digest = shop.digest(shop.ref("alpha"))
+    assert yml.read_text() == f"init:\n  - {shop.ref('alpha')}@{digest}   # bumped by --update\n"
+    assert "updated" in result.stdout

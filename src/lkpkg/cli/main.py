@@ -28,6 +28,7 @@ COMMANDS = {
     "verify": "trust:verify",
     "keygen": "trust:keygen",
     "cache": "cache:cache",
+    "pin": "pin:pin",
     "import": "cache:import_",
     "completion": "completion:completion",
     "init": "init:init",
