@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from lkpkg.auth import tls
 from lkpkg.cache.layout import Cache
 from lkpkg.pipeline.publish import push_image
 from lkpkg.registry.client import RegistryClient
@@ -21,7 +22,7 @@ def main() -> None:
     if descriptor is None:
         raise SystemExit(f"{ref} not in {layout}")
     start = time.perf_counter()
-    with RegistryClient(host, keychain=None) as client:
+    with RegistryClient(host, keychain=None, tls=tls) as client:
         push_image(client, repo, tag, cache, descriptor)
     print(f"{time.perf_counter() - start:.4f}")
 

@@ -313,6 +313,7 @@ def registry_check(
     client = RegistryClient(
         domain,
         keychain=None,
+        tls=tls,
         insecure=insecure,
         config=transport_config(timeout),
         config_dir=config_dir,

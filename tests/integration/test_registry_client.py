@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
+from lkpkg.auth import tls
 from lkpkg.auth.keychain import Credential, Keychain
 from lkpkg.errors import (
     EXIT_AUTH,
@@ -75,6 +76,7 @@ def client_factory() -> Iterator[Callable[..., RegistryClient]]:
 
     def make(info: RegistryInfo, keychain: Any = None, **kwargs: Any) -> RegistryClient:
         kwargs.setdefault("config", FAST)
+        kwargs.setdefault("tls", tls)
         client = RegistryClient(
             info.host,
             keychain=keychain if keychain is not None else keychain_for(info),
@@ -606,7 +608,7 @@ def _free_port() -> int:
 
 def test_registry_down_is_unreachable() -> None:
     port = _free_port()
-    client = RegistryClient(f"127.0.0.1:{port}", keychain=None, config=FAST)
+    client = RegistryClient(f"127.0.0.1:{port}", keychain=None, tls=tls, config=FAST)
     with pytest.raises(RegistryUnreachable) as caught:
         client.blob_exists("lkpkg/x", sha256_digest(b""))
     assert caught.value.message == f"registry 127.0.0.1:{port} unreachable: connection refused"
@@ -619,7 +621,7 @@ def test_untrusted_certificate_is_unreachable_not_downgraded(
     # No CA configured: https fails verification; loopback may use plain http, but the
     # server speaks TLS, so the TLS failure is what the user is told.
     client = RegistryClient(
-        registry_basic.host, keychain=None, config=FAST, config_dir=tmp_path / "empty"
+        registry_basic.host, keychain=None, tls=tls, config=FAST, config_dir=tmp_path / "empty"
     )
     with pytest.raises(RegistryUnreachable) as caught:
         client.list_tags("lkpkg/x")
@@ -632,6 +634,7 @@ def test_extra_ca_is_trusted(registry_basic: RegistryInfo, tmp_path: Path) -> No
     with RegistryClient(
         registry_basic.host,
         keychain=keychain,
+        tls=tls,
         config=FAST,
         config_dir=tmp_path / "empty",
         extra_ca=registry_basic.ca_cert,
@@ -814,6 +817,7 @@ def flaky_client(
     front: FlakyFront, sleeps: list[float] | None = None, **kwargs: Any
 ) -> RegistryClient:
     kwargs.setdefault("config", FAST)
+    kwargs.setdefault("tls", tls)
     return RegistryClient(
         front.host,
         keychain=None,
@@ -949,6 +953,7 @@ def test_reads_retry_after_a_reset(flaky: FlakyFront) -> None:
 _STREAM_SCRIPT = r"""
 import hashlib, io, json, os, sys
 from pathlib import Path
+from lkpkg.auth import tls
 from lkpkg.registry import RegistryClient, TransportConfig
 from tests.fixtures.registry import StaticKeychain, RegistryInfo
 from lkpkg.auth.keychain import Credential
@@ -962,7 +967,7 @@ def hwm_kib():
 host, repo, path, config_dir = sys.argv[1:5]
 user, password = os.environ.get("REG_USER"), os.environ.get("REG_PASSWORD")
 keychain = StaticKeychain({host: Credential(user, password, source="t")} if user else {})
-client = RegistryClient(host, keychain=keychain, config_dir=Path(config_dir))
+client = RegistryClient(host, keychain=keychain, tls=tls, config_dir=Path(config_dir))
 # Warm up (TLS, auth, imports) with a small blob so that only the big one is measured.
 small = b"warm-up" + os.urandom(8)
 client.upload_blob(repo, "sha256:" + hashlib.sha256(small).hexdigest(), len(small),

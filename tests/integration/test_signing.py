@@ -379,6 +379,7 @@ def test_no_secret_in_any_argv_log_or_error(world, tmp_path):
 def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     """Host A's signature lands after host B pushed another arch and rewrote the index: the
     trust data must still end up naming the index the registry serves."""
+    from lkpkg.auth import tls
     from lkpkg.builders.select import builders
     from lkpkg.cache.layout import Cache
     from lkpkg.package.model import load_packages
@@ -402,7 +403,7 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     (package,) = load_packages([world.package], org=world.org)
     cache = Cache(world.cache)
     plan = plan_signing(package.reference(), dct=True, sign_key=None)
-    registry = RegistryClient(world.registry.host, keychain=None)
+    registry = RegistryClient(world.registry.host, keychain=None, tls=tls)
     host_b_pushed: list[bool] = []
 
     def late_sign(written):

@@ -78,7 +78,7 @@ def b64(text: str) -> str:
 def test_cred_helper_gets_bare_host_on_stdin(home: DockerHome) -> None:
     home.config({"credHelpers": {"localhost:5000": "test"}})
     home.reply("test", "me")
-    cred = Keychain().resolve("localhost:5000")
+    cred = Keychain(env=os.environ).resolve("localhost:5000")
     assert cred == Credential("me", SECRET, False, "docker-credential-test (credHelpers)")
     # No trailing newline, and argv is only the action: the secret never goes the other way.
     assert home.calls("test") == [(b"localhost:5000", ["get"])]
@@ -89,7 +89,7 @@ def test_cred_helper_gets_bare_host_on_stdin(home: DockerHome) -> None:
 def test_docker_hub_helper_is_asked_for_the_v1_url(home: DockerHome, asked: str, key: str) -> None:
     home.config({"credHelpers": {key: "hub"}})
     home.reply("hub", "me")
-    cred = Keychain().resolve(asked)
+    cred = Keychain(env=os.environ).resolve(asked)
     assert cred is not None and cred.secret == SECRET
     assert home.calls("hub") == [(DOCKER_HUB_SERVER.encode(), ["get"])]
 
@@ -97,7 +97,7 @@ def test_docker_hub_helper_is_asked_for_the_v1_url(home: DockerHome, asked: str,
 def test_creds_store_gets_v1_url_for_docker_hub(home: DockerHome) -> None:
     home.config({"credsStore": "store", "auths": {DOCKER_HUB_SERVER: {}}})
     home.reply("store", "me")
-    cred = Keychain().resolve("docker.io")
+    cred = Keychain(env=os.environ).resolve("docker.io")
     assert cred is not None and cred.source == "docker-credential-store (credsStore)"
     assert home.calls("store") == [(DOCKER_HUB_SERVER.encode(), ["get"])]
 
@@ -105,7 +105,7 @@ def test_creds_store_gets_v1_url_for_docker_hub(home: DockerHome) -> None:
 def test_token_username_means_identity_token(home: DockerHome) -> None:
     home.config({"credsStore": "store"})
     home.reply("store", "<token>")
-    cred = Keychain().resolve("ghcr.io")
+    cred = Keychain(env=os.environ).resolve("ghcr.io")
     assert cred == Credential(None, SECRET, True, "docker-credential-store (credsStore)")
 
 
@@ -114,21 +114,21 @@ def test_reply_fields_match_case_insensitively_and_trailing_output_is_ignored(
 ) -> None:
     home.config({"credsStore": "store"})
     home.helper("store", json.dumps({"username": "me", "secret": SECRET}) + "\nbye\n")
-    cred = Keychain().resolve("ghcr.io")
+    cred = Keychain(env=os.environ).resolve("ghcr.io")
     assert cred is not None and (cred.username, cred.secret) == ("me", SECRET)
 
 
 def test_empty_secret_means_no_credential(home: DockerHome) -> None:
     home.config({"credsStore": "store"})
     home.reply("store", "", "")
-    assert Keychain().resolve("ghcr.io") is None
+    assert Keychain(env=os.environ).resolve("ghcr.io") is None
 
 
 def test_not_found_is_no_credential_and_auths_are_not_consulted(home: DockerHome) -> None:
     # docker treats a configured helper as authoritative: the auths entry is never read.
     home.config({"credsStore": "store", "auths": {"ghcr.io": {"auth": b64("me:pw")}}})
     home.helper("store", NOT_FOUND_MESSAGE + "\n", code=1)
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     assert chain.resolve("ghcr.io") is None
     assert chain.sources_tried("ghcr.io") == (
         f"docker-credential-store (credsStore in {home.config_dir / 'config.json'}),"
@@ -144,7 +144,7 @@ def test_precedence_cred_helpers_then_creds_store_then_auths(home: DockerHome) -
     home.config({"credHelpers": {"ghcr.io": "per"}, "credsStore": "store", "auths": auths})
     home.reply("per", "per-user")
     home.reply("store", "store-user")
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     ghcr, quay = chain.resolve("ghcr.io"), chain.resolve("quay.io")
     assert ghcr is not None and ghcr.username == "per-user"
     assert quay is not None and quay.username == "store-user"
@@ -152,7 +152,7 @@ def test_precedence_cred_helpers_then_creds_store_then_auths(home: DockerHome) -
     assert home.calls("store") == [(b"quay.io", ["get"])]
 
     home.config({"credHelpers": {"ghcr.io": "per"}, "auths": auths})
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     quay = chain.resolve("quay.io")
     assert quay is not None and quay.username == "file"
     assert quay.source == f"{home.config_dir / 'config.json'} auths 'quay.io'"
@@ -167,7 +167,7 @@ def test_empty_cred_helper_pins_the_registry_to_auths(home: DockerHome) -> None:
         }
     )
     home.reply("store", "store-user")
-    cred = Keychain().resolve("ghcr.io")
+    cred = Keychain(env=os.environ).resolve("ghcr.io")
     assert cred is not None and cred.username == "file"
     assert home.calls("store") == []
 
@@ -175,11 +175,11 @@ def test_empty_cred_helper_pins_the_registry_to_auths(home: DockerHome) -> None:
 def test_answers_are_cached_per_keychain(home: DockerHome) -> None:
     home.config({"credsStore": "store"})
     home.reply("store", "me")
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     for spelling in ("docker.io", "index.docker.io", "docker.io", DOCKER_HUB_SERVER):
         assert chain.resolve(spelling) is not None
     assert len(home.calls("store")) == 1
-    Keychain().resolve("docker.io")
+    Keychain(env=os.environ).resolve("docker.io")
     assert len(home.calls("store")) == 2
 
 
@@ -199,7 +199,7 @@ def test_explicit_env_is_where_helpers_are_found(home: DockerHome, tmp_path: Pat
 def test_missing_helper_is_an_environment_problem(home: DockerHome) -> None:
     path = home.config({"credHelpers": {"ghcr.io": "nope"}})
     with pytest.raises(CredentialHelperError) as caught:
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
     assert str(caught.value) == (
         f"docker-credential-nope: not found on PATH; it is configured (credHelpers 'ghcr.io'"
         f" in {path}) to hold the credentials for ghcr.io"
@@ -212,7 +212,7 @@ def test_failing_helper_names_itself_and_its_complaint(home: DockerHome) -> None
     home.config({"credsStore": "pass"})
     home.helper("pass", "gpg: decryption failed: No secret key\n", code=1)
     with pytest.raises(CredentialHelperError) as caught:
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
     message = str(caught.value)
     assert message.startswith("docker-credential-pass get for ghcr.io (credsStore in ")
     assert message.endswith("failed (exit 1): gpg: decryption failed: No secret key")
@@ -222,14 +222,14 @@ def test_failing_helper_stderr_is_used_when_stdout_is_empty(home: DockerHome) ->
     home.config({"credsStore": "store"})
     home.helper("store", "", code=3, stderr="line one\nDBus is not running\n")
     with pytest.raises(CredentialHelperError, match=r"failed \(exit 3\): DBus is not running$"):
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
 
 
 def test_failing_helper_output_with_the_secret_is_not_repeated(home: DockerHome) -> None:
     home.config({"credsStore": "store"})
     home.reply("store", "me", code=1)
     with pytest.raises(CredentialHelperError) as caught:
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
     assert str(caught.value).endswith("failed (exit 1)")
 
@@ -248,7 +248,7 @@ def test_unreadable_reply_is_an_error_without_the_output(
     home.config({"credsStore": "store"})
     home.helper("store", stdout)
     with pytest.raises(CredentialHelperError) as caught:
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
     assert str(caught.value).endswith(f"answered something that {why}")
     assert SECRET not in str(caught.value)
 
@@ -258,7 +258,7 @@ def test_helper_that_hangs_is_stopped(home: DockerHome) -> None:
     script = home.bin / "docker-credential-slow"
     script.write_text("#!/bin/sh\nexec sleep 30\n")
     script.chmod(0o755)
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     chain.helper_timeout = 0.3
     with pytest.raises(CredentialHelperError, match=r"did not answer within 0\.3 s$"):
         chain.resolve("ghcr.io")
@@ -270,7 +270,7 @@ def test_helper_that_cannot_be_executed(home: DockerHome) -> None:
     script.write_bytes(b"\x7fELF garbage")
     script.chmod(0o755)
     with pytest.raises(CredentialHelperError, match="docker-credential-broken: cannot run"):
-        Keychain().resolve("ghcr.io")
+        Keychain(env=os.environ).resolve("ghcr.io")
 
 
 def test_secret_never_in_repr_or_str() -> None:
@@ -285,7 +285,7 @@ def test_secret_never_in_repr_or_str() -> None:
 
 def test_sources_tried_never_shows_secrets(home: DockerHome) -> None:
     path = home.config({"auths": {"ghcr.io": {"auth": b64(f"me:{SECRET}")}}})
-    chain = Keychain()
+    chain = Keychain(env=os.environ)
     assert chain.sources_tried("ghcr.io") == f"{path} auths 'ghcr.io'"
     assert chain.sources_tried("docker.io") == (
         f"{path} auths, which has no credential for '{DOCKER_HUB_SERVER}'"

@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from lkpkg.auth import tls
+from lkpkg.auth.dockerconfig import default_config_dir
 from lkpkg.auth.tls import certs_dirs, plain_http_allowed, split_host_port, ssl_context_for
 from lkpkg.errors import EXIT_BAD_INPUT, TLSConfigError
 
@@ -172,14 +173,25 @@ def test_extra_ca(dirs: tuple[Path, Path], pki: dict[str, Issued], tmp_path: Pat
     assert pki["ca"].der in ders and pki["client_ca"].der in ders
 
 
-def test_default_user_dir_follows_docker_config(
+def test_user_dir_is_the_one_docker_config_names(
+    dirs: tuple[Path, Path], pki: dict[str, Issued]
+) -> None:
+    _, config = dirs
+    user_dir = default_config_dir({"DOCKER_CONFIG": str(config)})
+    put(config / "certs.d" / HOST, "ca.crt", pki["ca"].pem)
+    assert pki["ca"].der in ca_ders(ssl_context_for(HOST, config_dir=user_dir))
+    assert certs_dirs(HOST, user_dir) == [tls.SYSTEM_CERTS_D / HOST, config / "certs.d" / HOST]
+
+
+def test_without_a_config_dir_only_the_daemons_dir_is_read(
     dirs: tuple[Path, Path], pki: dict[str, Issued], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The environment is the caller's to read: DOCKER_CONFIG alone changes nothing here.
     _, config = dirs
     monkeypatch.setenv("DOCKER_CONFIG", str(config))
     put(config / "certs.d" / HOST, "ca.crt", pki["ca"].pem)
-    assert pki["ca"].der in ca_ders(ssl_context_for(HOST))
-    assert certs_dirs(HOST) == [tls.SYSTEM_CERTS_D / HOST, config / "certs.d" / HOST]
+    assert certs_dirs(HOST) == [tls.SYSTEM_CERTS_D / HOST]
+    assert pki["ca"].der not in ca_ders(ssl_context_for(HOST))
 
 
 @pytest.mark.parametrize("host", ["", ".", "..", "../etc", "a/b"])

@@ -6,16 +6,15 @@ import httpx
 import pytest
 
 from lkpkg.auth.keychain import Credential
+from lkpkg.registry.authorizer import Authorizer, TokenCache
 from lkpkg.registry.challenge import (
-    Authorizer,
     Challenge,
     Scope,
-    TokenCache,
     merge_scopes,
     parse_www_authenticate,
     repository_scope,
 )
-from lkpkg.registry.client import next_link
+from lkpkg.registry.tags import next_link
 from lkpkg.registry.transport import TransportConfig, origin_of, parse_retry_after
 
 

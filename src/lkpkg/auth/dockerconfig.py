@@ -33,9 +33,10 @@ DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, DOCKER_HUB_LEGACY, DOCKER_HUB_REGISTRY
 _SCHEMES = ("https://", "http://")
 
 
-def default_config_dir(env: Mapping[str, str] | None = None) -> Path:
-    """`$DOCKER_CONFIG`, else `~/.docker` (`$HOME` from `env`), as the docker CLI decides."""
-    env = os.environ if env is None else env
+def default_config_dir(env: Mapping[str, str]) -> Path:
+    """`$DOCKER_CONFIG`, else `~/.docker` (`$HOME` from `env`), as the docker CLI decides.
+
+    `env` is the caller's (the CLI resolves it once); the library never reads the process's."""
     configured = env.get("DOCKER_CONFIG")
     if configured:
         return Path(configured)

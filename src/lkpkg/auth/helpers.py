@@ -53,7 +53,7 @@ def helper_get(
     name: str,
     server_url: str,
     *,
-    env: Mapping[str, str] | None = None,
+    env: Mapping[str, str],
     timeout: float = DEFAULT_TIMEOUT,
     context: str = "",
 ) -> HelperReply | None:
@@ -65,7 +65,6 @@ def helper_get(
     `CredentialHelperError` when the helper is missing, cannot run, fails, times out or
     answers something that is not the protocol.
     """
-    env = os.environ if env is None else env
     program = helper_executable(name)
     where = f" ({context})" if context else ""
     executable = shutil.which(program, path=env.get("PATH", os.defpath))

@@ -15,7 +15,6 @@ docker keeps only `{}` placeholders there and never reads credentials from them.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,18 +57,16 @@ class Keychain:
     `~/.docker`).
 
     `env` is the process environment the keychain works in: where DOCKER_CONFIG and HOME are
-    read, the PATH helpers are found on, and the environment helpers run in. It defaults to
-    `os.environ`, captured when the keychain is made.
+    read, the PATH helpers are found on, and the environment helpers run in. The caller passes
+    it (the CLI: the process's environment); it is copied when the keychain is made.
 
     A keychain reads config.json once and remembers each registry's answer, so a helper (which
     may prompt for a GPG passphrase) runs at most once per registry; make a new keychain to see
     changes. It is safe to share between threads.
     """
 
-    def __init__(
-        self, config_dir: Path | None = None, env: Mapping[str, str] | None = None
-    ) -> None:
-        self._env: dict[str, str] = dict(os.environ if env is None else env)
+    def __init__(self, config_dir: Path | None = None, *, env: Mapping[str, str]) -> None:
+        self._env: dict[str, str] = dict(env)
         self._config_dir = config_dir if config_dir is not None else default_config_dir(self._env)
         self._config: DockerConfig | None = None
         self._answers: dict[str, Credential | None] = {}

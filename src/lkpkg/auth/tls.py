@@ -18,7 +18,6 @@ import ssl
 from collections.abc import Collection
 from pathlib import Path
 
-from lkpkg.auth.dockerconfig import default_config_dir
 from lkpkg.errors import TLSConfigError
 
 # The daemon's directory; a module constant so tests (and odd installs) can point elsewhere.
@@ -33,11 +32,15 @@ class _EncryptedKey(Exception):
 
 
 def certs_dirs(host: str, config_dir: Path | None = None) -> list[Path]:
-    """The directories docker's rules consult for `host`, in the order they are read."""
+    """The directories docker's rules consult for `host`, in the order they are read: the
+    daemon's, then the client's under `config_dir` (the caller resolves it, e.g. with
+    `dockerconfig.default_config_dir`; None reads only the daemon's)."""
     if not host or host in {".", ".."} or "/" in host or "\\" in host or "\0" in host:
         raise ValueError(f"not a registry host: {host!r}")
-    user = (config_dir if config_dir is not None else default_config_dir()) / CERTS_D
-    return [SYSTEM_CERTS_D / host, user / host]
+    dirs = [SYSTEM_CERTS_D / host]
+    if config_dir is not None:
+        dirs.append(config_dir / CERTS_D / host)
+    return dirs
 
 
 def ssl_context_for(

@@ -214,14 +214,19 @@ class Registries:
             if domain not in self._clients:
                 # Imported on first use: only commands that talk to a registry pay for
                 # httpx, TLS and credential helpers at start-up.
-                if self._keychain is None:
-                    from lkpkg.auth.keychain import Keychain
-
-                    self._keychain = Keychain()
+                from lkpkg.auth import tls
+                from lkpkg.auth.dockerconfig import default_config_dir
+                from lkpkg.auth.keychain import Keychain
                 from lkpkg.registry.client import RegistryClient
 
+                if self._keychain is None:
+                    self._keychain = Keychain(env=os.environ)
                 self._clients[domain] = RegistryClient(
-                    domain, keychain=self._keychain, insecure=self._insecure
+                    domain,
+                    keychain=self._keychain,
+                    tls=tls,
+                    insecure=self._insecure,
+                    config_dir=default_config_dir(os.environ),
                 )
             return self._clients[domain]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import email.utils
 import errno
-import importlib
 import logging
 import random
 import socket
@@ -20,7 +19,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -86,19 +85,14 @@ class TransportConfig:
 
 
 class TlsPolicy(Protocol):
-    """TLS trust and the plain-http rule (`lkpkg.auth.tls` provides these as functions)."""
+    """TLS trust and the plain-http rule, handed in by the caller (`lkpkg.auth.tls` provides
+    these as functions; tests hand in stubs)."""
 
     def ssl_context_for(
         self, host: str, *, extra_ca: Path | None = None, config_dir: Path | None = None
     ) -> ssl.SSLContext: ...
 
     def plain_http_allowed(self, host: str, insecure_registries: Collection[str] = ()) -> bool: ...
-
-
-def default_tls_policy() -> TlsPolicy:
-    """`lkpkg.auth.tls`, imported on first use (the registry package does not depend on the
-    rest of lkpkg.auth at import time)."""
-    return cast(TlsPolicy, importlib.import_module("lkpkg.auth.tls"))
 
 
 def origin_of(url: str | httpx.URL) -> tuple[str, str]:
@@ -123,8 +117,12 @@ class Transport:
         extra_ca: Path | None = None,
         config_dir: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        http: httpx.BaseTransport | None = None,
     ) -> None:
         self.config = config or TransportConfig()
+        # What moves the bytes: httpx's own (sockets) unless a test hands in another, e.g. an
+        # `httpx.MockTransport` serving an in-memory registry.
+        self._http = http
         self._tls = tls
         self._insecure = tuple(insecure)
         self._extra_ca = extra_ca
@@ -153,6 +151,7 @@ class Transport:
                     verify=verify,
                     timeout=self.config.timeout(),
                     follow_redirects=False,
+                    transport=self._http,
                     trust_env=self.config.use_env_proxies,
                     headers={
                         "User-Agent": USER_AGENT,
