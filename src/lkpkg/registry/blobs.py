@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
@@ -43,6 +44,9 @@ class Blobs:
         self._s = session
         # digest -> a repository of this registry known to hold it (set by uploads and HEADs).
         self._homes: dict[str, str] = {}
+        # digest -> set when the upload of it under way in this client ends.
+        self._pending: dict[str, threading.Event] = {}
+        self._lock = threading.Lock()
         self.mounted = 0  # blobs linked by cross-repository mount rather than uploaded
 
     def exists(self, repo: str, digest: str) -> int | None:
@@ -113,11 +117,36 @@ class Blobs:
         hashed as it goes and stopped before its last chunk if it does not match `digest`, so
         a registry never stores a wrong blob under that name. `opener` is called once per
         attempt; a broken upload restarts from a new session.
+
+        Two threads wanting the same blob (packages sharing a base, pushed in parallel) do not
+        both send it: the second waits for the first and then mounts from its repository.
         """
         path = self._s.path(repo)
         checked_digest(digest)
         if size < 0:
             raise ValueError(f"blob size must not be negative, got {size}")
+        with self._lock:
+            pending = self._pending.get(digest)
+            if pending is None:
+                self._pending[digest] = threading.Event()
+        if pending is not None:
+            pending.wait()
+            self.upload(repo, digest, size, opener, mount_from=mount_from)
+            return
+        try:
+            self._place(path, digest, size, opener, mount_from)
+        finally:
+            with self._lock:
+                self._pending.pop(digest).set()
+
+    def _place(
+        self,
+        path: str,
+        digest: str,
+        size: int,
+        opener: Callable[[], BinaryIO],
+        mount_from: str | None,
+    ) -> None:
         if mount_from is None:
             # A blob this client already put or found in another repository of this registry
             # is mounted from there: no bytes move (packages sharing a base share layers).
