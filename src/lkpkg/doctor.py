@@ -45,10 +45,9 @@ from lkpkg.errors import (
     TrustConfigError,
 )
 from lkpkg.oci.model import Platform
-from lkpkg.package.buildyml import validate_org_override
 from lkpkg.package.model import load_packages
 from lkpkg.platforms import BINFMT_DIR, emulation_problem, host_platform
-from lkpkg.reference import DOCKER_HUB, DOCKER_HUB_LEGACY, Reference
+from lkpkg.reference import DOCKER_HUB, DOCKER_HUB_LEGACY, Reference, validate_org
 from lkpkg.registry.client import RegistryClient
 from lkpkg.registry.transport import TransportConfig, describe_transport_error
 from lkpkg.trust.cosign import PASSPHRASE_ENV as COSIGN_PASSWORD
@@ -173,7 +172,7 @@ def resolve_targets(options: DoctorOptions) -> Targets:
 def org_domain(org: str) -> str:
     """The registry an org pushes to: `localhost:5000/wombat` → `localhost:5000`, `wombat` →
     `docker.io`."""
-    validate_org_override(org)
+    validate_org(org)
     return Reference.parse(f"{org}/doctor").domain
 
 

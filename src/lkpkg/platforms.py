@@ -1,11 +1,13 @@
-"""The host's platform, and whether another platform can be emulated here (qemu-user binfmt)."""
+"""Platforms as linuxkit knows them: GOARCH names, validation, the host's platform, and whether
+another platform can be emulated here (qemu-user binfmt)."""
 
 from __future__ import annotations
 
+import difflib
 import platform as _platform
 from pathlib import Path
 
-from lkpkg.errors import EnvironmentProblem
+from lkpkg.errors import EnvironmentProblem, InputError
 from lkpkg.oci.model import Platform
 
 # The GOARCH names build.yml `arches` and the `-ARCH` tag suffixes use.
@@ -20,6 +22,89 @@ KNOWN_ARCHES: tuple[str, ...] = (
     "mips64le",
     "loong64",
 )
+
+# What linuxkit builds when build.yml names no `arches` (pkglib NewPkgInfo).
+DEFAULT_ARCHES: tuple[str, ...] = ("amd64", "arm64", "riscv64")
+
+# Kernel and distribution spellings people type for a GOARCH; only used to suggest a fix.
+_ARCH_ALIASES = {
+    "x86_64": "amd64",
+    "x86-64": "amd64",
+    "x64": "amd64",
+    "aarch64": "arm64",
+    "armv8": "arm64",
+    "i386": "386",
+    "i686": "386",
+    "x86": "386",
+    "armhf": "arm",
+    "armv7": "arm",
+    "armv7l": "arm",
+    "riscv": "riscv64",
+    "ppc64el": "ppc64le",
+    "loongarch64": "loong64",
+}
+
+# The variants containerd's platforms package knows, per architecture ("" for none).
+KNOWN_VARIANTS: dict[str, tuple[str, ...]] = {
+    "arm64": (
+        "v8",
+        "v8.0",
+        "v8.1",
+        "v8.2",
+        "v8.3",
+        "v8.4",
+        "v8.5",
+        "v8.6",
+        "v8.7",
+        "v8.8",
+        "v8.9",
+        "v9",
+        "v9.0",
+        "v9.1",
+        "v9.2",
+        "v9.3",
+        "v9.4",
+        "v9.5",
+    ),
+    "arm": ("v5", "v6", "v7", "v8"),
+    "amd64": ("v1", "v2", "v3", "v4"),
+}
+
+
+def arch_problem(arch: str, where: str = "") -> str | None:
+    """Why `arch` is not a GOARCH lkpkg builds for ("unknown arch 'x' (did you mean ...)")."""
+    if arch in KNOWN_ARCHES:
+        return None
+    shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in arch[:80])
+    guess = _ARCH_ALIASES.get(arch.lower())
+    if guess is None:
+        close = difflib.get_close_matches(arch.lower(), KNOWN_ARCHES, n=1)
+        guess = close[0] if close else None
+    hint = f"did you mean '{guess}'?" if guess is not None else f"known: {', '.join(KNOWN_ARCHES)}"
+    return f"unknown arch '{shown}'{where} ({hint})"
+
+
+def platform_problem(platform: Platform) -> str | None:
+    """Why `platform` is not one linuxkit builds: linux only, a known arch and variant."""
+    if platform.os != "linux":
+        return f"unsupported OS '{platform.os}' in {platform}: LinuxKit packages are linux only"
+    problem = arch_problem(platform.architecture)
+    if problem is not None:
+        return f"{problem} in {platform}"
+    variant = platform.variant or ""
+    if variant and variant not in KNOWN_VARIANTS.get(platform.architecture, ()):
+        known = ", ".join(KNOWN_VARIANTS.get(platform.architecture, ())) or "none"
+        return f"unknown variant '{variant}' for {platform.architecture} (known: {known})"
+    return None
+
+
+def validate_platform(platform: Platform) -> Platform:
+    """`platform`, or an InputError (exit 2) saying why linuxkit would not build it."""
+    problem = platform_problem(platform)
+    if problem is not None:
+        raise InputError(problem)
+    return platform
+
 
 # uname -m → GOARCH, the names build.yml `arches` and the tag suffixes use.
 _MACHINE_TO_ARCH = {

@@ -235,3 +235,58 @@ def _tag_reason(tag: str) -> str:
     if len(tag) > 128:
         return f"tag is {len(tag)} characters, longer than 128"
     return f"invalid tag '{tag}' (letters, digits, '_', '.', '-'; not starting with '.' or '-')"
+
+
+# The org grammar: what `--org`, `LINUXKIT_PKG_ORG` and build.yml `org:` may say. An org is a
+# repository-path prefix, optionally led by a registry domain (`localhost:5000/wombat`,
+# `ghcr.io/acme`, or a bare `localhost:5000`); the image name is appended after a `/`.
+
+
+def split_host(name: str) -> tuple[str | None, str]:
+    """Split `ghcr.io/foo` into (`ghcr.io`, `foo`); a name without a domain gives (None, name).
+
+    The first component is a domain by docker's rule (see `_looks_like_domain`). Unlike docker
+    no `/` is needed after it: an org is always followed by `/image`.
+    """
+    first, _, rest = name.partition("/")
+    if _looks_like_domain(first):
+        return first, rest
+    return None, name
+
+
+def repository_path_problem(path: str) -> str | None:
+    """Why `path` is not a repository path (`a/b-c/d`, no domain), or None if it is."""
+    if not path:
+        return "must not be empty"
+    try:
+        _check_path(path)
+    except _Invalid as e:
+        return str(e)
+    return None
+
+
+def org_problem(org: str) -> str | None:
+    """Why `org` is not a valid org, or None if it is."""
+    if not org:
+        return "must not be empty"
+    host, path = split_host(org)
+    if host is not None:
+        try:
+            _check_domain(host)
+        except _Invalid as e:
+            return str(e)
+        if not path:
+            return "must not end with '/'" if org.endswith("/") else None
+    return repository_path_problem(path)
+
+
+def validate_org(org: str, source: str = "org") -> None:
+    """Raise `ReferenceError_` (exit 2) when `org`, given as `source`, is not a valid org."""
+    problem = org_problem(org)
+    if problem is not None:
+        raise ReferenceError_(f"invalid {source} '{_printable(org)}': {problem}")
+
+
+def _printable(text: str) -> str:
+    shown = text if len(text) <= 80 else text[:80] + "..."
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in shown)

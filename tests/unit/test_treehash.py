@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from lkpkg.errors import EnvironmentProblem, GitError, InputError
+from lkpkg.package import git as git_module
 from lkpkg.package import treehash
+from lkpkg.package.git import repository_top
 from lkpkg.package.treehash import EMPTY_TREE, TreeHash, combine, directory_tree_id, tree_hashes
 
 
@@ -129,7 +131,7 @@ def repo_with_package(tmp_path: Path, name: str = "pkg") -> tuple[Path, Path]:
 def outside(tmp_path: Path, name: str = "outside") -> Path:
     directory = tmp_path / name
     directory.mkdir()
-    if treehash.repository_top(directory) is not None:
+    if repository_top(directory) is not None:
         pytest.skip("tmp_path lies inside a git repository")
     return directory
 
@@ -539,13 +541,13 @@ def test_mixed_batch_keeps_input_order(tmp_path: Path) -> None:
 
 def _count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
     calls: list[list[bytes]] = []
-    real = treehash._spawn
+    real = git_module.spawn
 
     def counting(argv, **kwargs):
         calls.append(list(argv))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(treehash, "_spawn", counting)
+    monkeypatch.setattr(treehash, "spawn", counting)
     return calls
 
 

@@ -16,6 +16,7 @@ from lkpkg.builders.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
+from lkpkg.platforms import validate_platform
 from lkpkg.progress import PROGRESS_MODES
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ def parse_platforms(value: str | None) -> list[Platform] | None:
     for item in value.split(","):
         item = item.strip()
         try:
-            platforms.append(Platform.parse(item if "/" in item else f"linux/{item}"))
+            platforms.append(
+                validate_platform(Platform.parse(item if "/" in item else f"linux/{item}"))
+            )
         except LkpkgError as exc:
             raise InputError(f"--platforms: {exc}") from exc
     return platforms

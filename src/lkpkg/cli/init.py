@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from lkpkg.errors import EnvironmentProblem, InputError
-from lkpkg.package.buildyml import validate_org_override, validate_repository_path
+from lkpkg.reference import repository_path_problem, validate_org
 
 PACKAGE_MAKEFILE = "lkpkg.mk"
 TREE_MAKEFILE = "lkpkg-tree.mk"
@@ -80,12 +80,12 @@ def build_yml_text(image: str, org: str | None) -> str:
 
 def _image_name(directory: Path, image: str | None) -> str:
     if image is not None:
-        problem = validate_repository_path(image)
+        problem = repository_path_problem(image)
         if problem is not None:
             raise InputError(f"init: invalid --image '{image}': {problem}")
         return image
     name = directory.resolve().name
-    problem = validate_repository_path(name)
+    problem = repository_path_problem(name)
     if problem is not None:
         raise InputError(
             f"init: directory name '{name}' is not a valid image name ({problem}); "
@@ -141,7 +141,7 @@ def init(image: str | None, org: str | None, tree: bool, directory: Path) -> Non
         return
     name = _image_name(directory, image)
     if org is not None:
-        validate_org_override(org)
+        validate_org(org)
     _write_new(
         {
             directory / "Dockerfile": dockerfile_text(name),

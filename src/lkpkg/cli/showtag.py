@@ -1,33 +1,114 @@
 """`lkpkg show-tag`: the reference each package would be built and pushed as.
 
-It reads build.yml and asks git, nothing more: no builder, no cache, no registry.
+It reads build.yml and asks git, nothing more: no Dockerfile (it may be generated later),
+no builder, no cache, no registry. Flags and environment are linuxkit's (`linuxkit pkg
+show-tag` and the `linuxkit pkg` flags that change a tag), resolved here and passed down.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import dirs_argument, package_options
-from lkpkg.package.model import load_packages
+from lkpkg.cli.common import dirs_argument
+from lkpkg.errors import InputError
+from lkpkg.package.model import BUILD_YML, load_packages
+from lkpkg.reference import Reference
+
+ORG_ENV = "LINUXKIT_PKG_ORG"
+
+
+def resolve_org_and_hash(
+    org: str | None, hash_: str | None, dev: bool, environ: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """linuxkit's order: `--dev` gives org $USER and hash `dev`; `--org`, else
+    $LINUXKIT_PKG_ORG, overrides the org; `--hash` overrides the hash."""
+    if org is None and environ.get(ORG_ENV):
+        org = environ[ORG_ENV]
+    if dev:
+        if org is None:
+            user = environ.get("USER", "")
+            if not user:
+                raise InputError("--dev: $USER is not set, and it names the org")
+            org = user
+        if hash_ is None:
+            hash_ = "dev"
+    return org, hash_
 
 
 @click.command("show-tag")
-@package_options
+@click.option("--org", help=f"Override the org (default build.yml's, or ${ORG_ENV}).")
+@click.option("--hash", "hash_", help="Override the content hash part of the tag.")
+@click.option(
+    "--tag",
+    "tag_template",
+    help="Override build.yml's tag: a template over {{.Hash}}, e.g. '{{slice .Hash 0 12}}'.",
+)
+@click.option(
+    "--hash-commit",
+    default="HEAD",
+    show_default=True,
+    help="Hash the package as it is in this commit (never dirty).",
+)
+@click.option(
+    "--hash-path",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Hash this directory (a parent of every package) instead of each package's own.",
+)
+@click.option("--dev", is_flag=True, help="Org $USER and hash 'dev', unless --org/--hash say.")
+@click.option(
+    "--build-yml",
+    default=BUILD_YML,
+    show_default=True,
+    help="Name of each package's build file.",
+)
+@click.option(
+    "--canonical",
+    is_flag=True,
+    help="Print the fully qualified reference (docker.io/linuxkit/foo:TAG).",
+)
 @dirs_argument
-def show_tag(org: str | None, hash_: str | None, directories: Sequence[Path]) -> None:
-    """Print ORG/IMAGE:HASH for each package, in argument order.
+def show_tag(
+    org: str | None,
+    hash_: str | None,
+    tag_template: str | None,
+    hash_commit: str,
+    hash_path: Path | None,
+    dev: bool,
+    build_yml: str,
+    canonical: bool,
+    directories: Sequence[Path],
+) -> None:
+    """Print ORG/IMAGE:TAG for each package, in argument order, as `linuxkit pkg show-tag`.
 
     \b
-    HASH is the git tree id of the package directory at HEAD; a package with uncommitted
-    changes gets the tree id it would have if committed now, followed by -dirty.
+    TAG is build.yml's `tag:` template (default {{.Hash}}) over HASH, the git tree id of
+    the package directory at HEAD. A package with uncommitted changes gets the tree id it
+    would have if committed now, followed by -dirty (linuxkit: HEAD's tree id followed by
+    -dirty-<7 hex of a content hash>; clean packages get the same tag from both).
 
     \b
     Examples (the seed's `make show-tag`):
       lkpkg show-tag pkg/init                          # linuxkit/init:<tree id>
       lkpkg show-tag --org wombat --hash foo pkg/*     # wombat/<image>:foo for each
+      lkpkg show-tag --canonical pkg/init              # docker.io/linuxkit/init:<tree id>
+      lkpkg show-tag --tag '{{slice .Hash 0 12}}' pkg/init
     """
-    for package in load_packages(list(directories), org=org, hash_override=hash_):
-        click.echo(package.reference().familiar())
+    org, hash_ = resolve_org_and_hash(org, hash_, dev, dict(os.environ))
+    packages = load_packages(
+        list(directories),
+        org=org,
+        hash_override=hash_,
+        build_yml=build_yml,
+        hash_commit=hash_commit,
+        hash_path=hash_path,
+        tag_template=tag_template,
+        check_dockerfile=False,
+    )
+    for package in packages:
+        # linuxkit prints ORG + "/" + IMAGE + ":" + TAG as they are, not normalised.
+        shown = f"{package.repository}:{package.tag}"
+        click.echo(str(Reference.parse(shown)) if canonical else shown)

@@ -11,25 +11,21 @@ architecture. `--hash` overrides HASH; build.yml `tag` is a template around HASH
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.errors import InputError
-from lkpkg.package.buildyml import BuildSpec, parse_build_yml, validate_org_override
-from lkpkg.package.treehash import TreeHash, combine, repository_top, tree_hashes
-from lkpkg.reference import Reference, is_valid_tag
+from lkpkg.errors import BuildYmlError, InputError
+from lkpkg.package import tagtemplate
+from lkpkg.package.buildyml import BuildSpec, parse_build_yml, tag_template_problem
+from lkpkg.package.git import GitHead, head, repository_top
+from lkpkg.package.treehash import TreeHash, combine, tree_hashes
+from lkpkg.reference import Reference, is_valid_tag, validate_org
+
+__all__ = ["BUILD_YML", "GitHead", "Package", "lkt_target", "load_packages"]
 
 BUILD_YML = "build.yml"
 LKT_PKG = "@lkt:pkg:"
-
-
-@dataclass(frozen=True)
-class GitHead:
-    commit: str
-    time: int
 
 
 @dataclass(frozen=True)
@@ -43,10 +39,16 @@ class Package:
     # build.yml's buildArgs with `@lkt:pkg:PATH` resolved to that package's ORG/IMAGE:TAG — as
     # this run names it when the package is part of the run (so --org and --hash reach it).
     build_args: tuple[tuple[str, str], ...] = ()
+    # A `--tag` template that replaces build.yml's `tag:` for this run.
+    tag_template: str | None = None
 
     @property
     def tag(self) -> str:
-        return self.spec.render_tag(self.hash)
+        template = self.tag_template if self.tag_template is not None else self.spec.tag_template
+        try:
+            return tagtemplate.parse(template).render(self.hash)
+        except tagtemplate.TemplateError as error:
+            raise InputError(f"{self.spec.display_path}: tag template: {error}") from error
 
     @property
     def repository(self) -> str:
@@ -68,21 +70,8 @@ class Package:
 
 def _git_heads(directories: Sequence[Path]) -> dict[Path, GitHead | None]:
     """HEAD commit and commit time per repository: one git process per repository."""
-    heads: dict[Path, GitHead | None] = {}
-    for top in {t for t in (repository_top(d) for d in directories) if t is not None}:
-        result = subprocess.run(
-            ["git", "-C", str(top), "log", "-1", "--format=%H %ct", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-            env={**os.environ, "GIT_OPTIONAL_LOCKS": "0", "LC_ALL": "C"},
-        )
-        if result.returncode != 0:
-            heads[top] = None  # an unborn HEAD: no commit yet
-            continue
-        commit, _, when = result.stdout.strip().partition(" ")
-        heads[top] = GitHead(commit, int(when))
-    return heads
+    tops = {t for t in (repository_top(d) for d in directories) if t is not None}
+    return {top: head(top) for top in tops}
 
 
 def _resolve_extra(spec: BuildSpec, package_dir: Path) -> list[Path]:
@@ -104,50 +93,85 @@ def load_packages(
     org: str | None = None,
     hash_override: str | None = None,
     build_yml: str = BUILD_YML,
+    hash_commit: str | None = None,
+    hash_path: Path | None = None,
+    tag_template: str | None = None,
+    check_dockerfile: bool = True,
     _resolving: frozenset[Path] = frozenset(),
 ) -> list[Package]:
-    """Load packages in argument order, hashing them all in one batch."""
+    """Load packages in argument order, hashing them all in one batch.
+
+    As `linuxkit pkg` does: `org` replaces build.yml's org, `hash_override` the content hash,
+    `tag_template` build.yml's `tag:`; `hash_commit` hashes the tree of that commit instead
+    of the working tree (never dirty); `hash_path` hashes that directory, a parent of every
+    package, instead of the package's own. `check_dockerfile=False` is for `show-tag`, which
+    needs only build.yml and git.
+    """
     if org is not None:
-        validate_org_override(org)
+        validate_org(org)
     if hash_override is not None and not is_valid_tag(hash_override):
         raise InputError(
             f"invalid --hash '{hash_override}': must be a valid tag ([A-Za-z0-9_][A-Za-z0-9_.-]*)"
         )
+    if tag_template is not None:
+        problem = tag_template_problem(tag_template)
+        if problem is not None:
+            raise InputError(f"--tag '{tag_template}' {problem}")
+    base = hash_path.resolve() if hash_path is not None else None
     specs: list[tuple[Path, BuildSpec, list[Path]]] = []
     for directory in directories:
         if not directory.is_dir():
             raise InputError(f"{directory}: no such package directory")
+        if not build_yml or "/" in build_yml or build_yml in (".", ".."):
+            raise InputError(f"invalid --build-yml '{build_yml}': must be a file name")
         path = directory / build_yml
-        if not path.is_file():
-            raise InputError(
-                f"{path}: no {build_yml} here; a package needs a Dockerfile and a {build_yml}"
-            )
         spec = parse_build_yml(path, display_path=str(path))
-        dockerfile = directory / spec.dockerfile
-        if not dockerfile.is_file():
-            raise InputError(f"{path}: dockerfile '{spec.dockerfile}' not found in {directory}")
-        specs.append((directory.resolve(), spec, _resolve_extra(spec, directory.resolve())))
+        if check_dockerfile:
+            check_dockerfile_exists(directory, spec)
+        real = directory.resolve()
+        if base is not None and not real.is_relative_to(base):
+            raise InputError(f"--hash-path {hash_path} is not a parent of the package {directory}")
+        specs.append((real, spec, _resolve_extra(spec, real)))
 
     to_hash: list[Path] = []
     for directory, _, extras in specs:
-        to_hash.append(directory)
+        to_hash.append(base or directory)
         to_hash.extend(extras)
     # Hashed even with --hash: dirtiness still decides the revision label and push rules.
     unique = list(dict.fromkeys(to_hash))
-    hashes: dict[Path, TreeHash] = dict(zip(unique, tree_hashes(unique), strict=True))
+    hashes: dict[Path, TreeHash] = dict(
+        zip(unique, tree_hashes(unique, commit=hash_commit), strict=True)
+    )
     heads = _git_heads([d for d, _, _ in specs])
 
     packages: list[Package] = []
     for directory, spec, extras in specs:
         top = repository_top(directory)
-        head = heads.get(top) if top is not None else None
-        combined = combine(hashes[directory], [hashes[e] for e in extras])
+        head_ = heads.get(top) if top is not None else None
+        combined = combine(hashes[base or directory], [hashes[e] for e in extras])
         value = hash_override if hash_override is not None else combined.tag
-        package = Package(directory, spec, org or spec.org, value, combined.dirty, head)
+        package = Package(
+            directory, spec, org or spec.org, value, combined.dirty, head_, (), tag_template
+        )
         # Catch a tag template or org that yields an invalid reference before any work.
         package.reference()
         packages.append(package)
     return _with_build_args(packages, _resolving | {p.directory for p in packages})
+
+
+def check_dockerfile_exists(directory: Path, spec: BuildSpec) -> None:
+    """What linuxkit checks when it builds (not for show-tag): the Dockerfile is a file."""
+    dockerfile = directory / spec.dockerfile
+    try:
+        found = dockerfile.is_file()
+    except OSError as error:  # a name too long for the file system, say
+        raise BuildYmlError(
+            spec.display_path, None, f"dockerfile '{spec.dockerfile}': {error.strerror}"
+        ) from error
+    if not found:
+        raise InputError(
+            f"{spec.display_path}: dockerfile '{spec.dockerfile}' not found in {directory}"
+        )
 
 
 def lkt_target(package: Package, value: str) -> Path | None:

@@ -44,35 +44,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.errors import EnvironmentProblem, GitError, InputError
+from lkpkg.errors import GitError, InputError
+from lkpkg.package.git import GIT_OPTIONS, git_environment, repository_top, spawn
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-
-# Inherited GIT_* variables can point git at another repository, index or object store than
-# the one we located (inside a git hook, GIT_DIR and GIT_INDEX_FILE are set) or change how it
-# reads pathspecs, so all are dropped except these, which only pick configuration files or
-# turn on tracing.
-_KEPT_GIT_VARIABLES = frozenset(
-    {
-        "GIT_CONFIG_GLOBAL",
-        "GIT_CONFIG_SYSTEM",
-        "GIT_CONFIG_NOSYSTEM",
-        "GIT_EXEC_PATH",
-        "GIT_TRACE",
-        "GIT_TRACE2",
-        "GIT_TRACE2_EVENT",
-        "GIT_TRACE2_PERF",
-    }
-)
-
-# Paths are passed and read as exact bytes: no globbing or magic in pathspecs (a package may
-# be named "p*"), no quoting of names in output.
-_GIT_OPTIONS: tuple[bytes, ...] = (
-    b"--no-pager",
-    b"--literal-pathspecs",
-    b"-c",
-    b"core.quotepath=off",
-)
 
 # For commands that write the scratch index: a split index would put a shared index file into
 # the user's .git directory. Sparse-checkout settings are turned off too, as a precaution: the
@@ -116,8 +91,14 @@ def combine(main: TreeHash, extras: Sequence[TreeHash]) -> TreeHash:
     )
 
 
-def tree_hashes(dirs: Sequence[Path]) -> list[TreeHash]:
-    """The content hash of each directory, in input order; see the module docstring."""
+def tree_hashes(dirs: Sequence[Path], commit: str | None = None) -> list[TreeHash]:
+    """The content hash of each directory, in input order; see the module docstring.
+
+    With `commit` other than HEAD (`--hash-commit`), the tree of each directory in that
+    commit, never dirty, as linuxkit does.
+    """
+    if commit == "HEAD":
+        commit = None
     real_dirs: list[Path] = []
     labels: dict[Path, str] = {}
     for directory in dirs:
@@ -140,61 +121,9 @@ def tree_hashes(dirs: Sequence[Path]) -> list[TreeHash]:
             rel = b"" if real == top else os.fsencode(real.relative_to(top))
             repos.setdefault(top, {})[rel] = label
     for top, members in repos.items():
-        for rel, found in _Repository(top, members).tree_hashes().items():
+        for rel, found in _Repository(top, members, commit).tree_hashes().items():
             results[top / os.fsdecode(rel)] = found
     return [results[real] for real in real_dirs]
-
-
-def repository_top(directory: Path) -> Path | None:
-    """The nearest enclosing directory holding a `.git` entry (a directory, or the file a
-    worktree or submodule has), or None outside any repository."""
-    for candidate in (directory, *directory.parents):
-        dot_git = candidate / ".git"
-        if dot_git.is_symlink() or dot_git.exists():
-            return candidate
-    return None
-
-
-def _spawn(
-    argv: Sequence[bytes],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run one git process; the single place this module starts processes."""
-    try:
-        return subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise EnvironmentProblem(
-            "git: not found; computing a package's content hash needs it installed"
-        ) from exc
-
-
-def _git_environment() -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GIT_") or name in _KEPT_GIT_VARIABLES
-    }
-    env.update(
-        {
-            "LC_ALL": "C",
-            "GIT_PAGER": "cat",
-            "PAGER": "cat",
-            "GIT_OPTIONAL_LOCKS": "0",
-            "GIT_TERMINAL_PROMPT": "0",
-        }
-    )
-    return env
 
 
 def _quote_alternate(path: bytes) -> bytes:
@@ -236,20 +165,23 @@ def _containing(dirs: Iterable[bytes], paths: Iterable[bytes]) -> set[bytes]:
 class _Repository:
     """The package directories of one repository, hashed with a fixed number of git runs."""
 
-    def __init__(self, top: Path, members: Mapping[bytes, str]) -> None:
+    def __init__(self, top: Path, members: Mapping[bytes, str], commit: str | None) -> None:
         self.top = top
+        self.commit = commit
         self.members = dict(members)
-        self.env = _git_environment()
+        self.env = git_environment()
         # Naming the repository explicitly keeps git from wandering further up than the `.git`
         # we found (it would, were that `.git` not a valid repository).
         self.base_argv: list[bytes] = [
             b"git",
             b"--git-dir=" + os.fsencode(top / ".git"),
             b"--work-tree=" + os.fsencode(top),
-            *_GIT_OPTIONS,
+            *GIT_OPTIONS,
         ]
 
     def tree_hashes(self) -> dict[bytes, TreeHash]:
+        if self.commit is not None:
+            return self._at_commit(self.commit)
         objects, head_tree = self._objects_and_head()
         changed = self._changed_paths()
         dirty = set(self.members) if head_tree is None else _containing(self.members, changed)
@@ -270,6 +202,21 @@ class _Repository:
                 results[rel] = TreeHash(would_be.get(rel, EMPTY_TREE), dirty=True)
         return results
 
+    def _at_commit(self, commit: str) -> dict[bytes, TreeHash]:
+        if commit.startswith("-"):
+            raise InputError(f"invalid --hash-commit '{commit}'")
+        done = self._git(
+            b"rev-parse", b"--verify", b"-q", commit.encode() + b"^{tree}", env=self.env, ok=(0, 1)
+        )
+        if done.returncode != 0:
+            raise InputError(f"{self._describe()}: no commit '{commit}' in {self.top}")
+        tree = done.stdout.decode("ascii").strip()
+        found = self._subtrees(tree, list(self.members), self.env)
+        for rel, label in self.members.items():
+            if rel not in found:
+                raise InputError(f"{label}: not in git at commit '{commit}'")
+        return {rel: TreeHash(found[rel], dirty=False) for rel in self.members}
+
     def _describe(self) -> str:
         labels = list(self.members.values())
         more = len(labels) - 1
@@ -284,7 +231,7 @@ class _Repository:
         options: Sequence[bytes] = (),
     ) -> subprocess.CompletedProcess[bytes]:
         argv = [*self.base_argv, *options, *args]
-        done = _spawn(argv, cwd=self.top, env=env, stdin=stdin)
+        done = spawn(argv, cwd=self.top, env=env, stdin=stdin)
         if done.returncode not in tuple(ok):
             lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
             reason = lines[-1] if lines else f"exit status {done.returncode}"

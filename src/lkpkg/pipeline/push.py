@@ -6,18 +6,15 @@ push release tags that never move, and hand everything written to the signer.
 from __future__ import annotations
 
 import functools
-import os
-import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Descriptor, Platform, parse_manifest_bytes
+from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
-from lkpkg.package.treehash import repository_top
 from lkpkg.pipeline.build import build_package, target_platforms
 from lkpkg.pipeline.publish import (
     ArchPush,
@@ -199,14 +196,5 @@ def _tags_at_head(package: Package) -> list[str]:
     return list(_tags_at(top or package.directory, package.head.commit))
 
 
-@functools.lru_cache(maxsize=64)
-def _tags_at(repository: Path, commit: str) -> tuple[str, ...]:
-    # Every package of a repository asks the same question: one git process per commit.
-    result = subprocess.run(
-        ["git", "-C", str(repository), "tag", "--points-at", commit],
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
-    )
-    return tuple(t for t in result.stdout.split() if t) if result.returncode == 0 else ()
+# Every package of a repository asks the same question: one git process per commit.
+_tags_at = functools.lru_cache(maxsize=64)(tags_at)
