@@ -22,8 +22,8 @@ from lkpkg.attest.store import write_attestation_manifest
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import CacheError
 from lkpkg.oci.model import Descriptor, ImageManifest, Platform
+from lkpkg.package.git import repository_top
 from lkpkg.package.model import Package
-from lkpkg.package.treehash import repository_top
 
 _EPOCH = "1970-01-01T00:00:00Z"
 
