@@ -40,6 +40,9 @@ class AttestOptions:
         return self.sbom or self.provenance
 
 
+EVERY_ATTESTATION = AttestOptions()
+
+
 def _spdx_time(created: object) -> str:
     """An image config's RFC 3339 `created` as SPDX's `YYYY-MM-DDThh:mm:ssZ` (UTC)."""
     if not isinstance(created, str) or not created:

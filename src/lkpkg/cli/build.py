@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 from rich.console import Console
 
+from lkpkg.attest.attach import AttestOptions
 from lkpkg.cache.layout import Cache
 from lkpkg.cli.common import (
     PushOptions,
@@ -269,6 +270,7 @@ def build_packages(options: PushOptions, directories: Sequence[Path]) -> None:
             force=options.force,
             verbose=options.verbose,
             report=progress.reporter(number),
+            attest=AttestOptions(options.sbom, options.provenance),
         )
 
     outcomes, mode = execute(options, plan, work)
@@ -353,6 +355,7 @@ def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
             report=progress.reporter(number),
             sign=signer(plans[number], registry, package),
             on_blob=meter.for_package(number, package, progress),
+            attest=AttestOptions(options.sbom, options.provenance),
         )
 
     try:

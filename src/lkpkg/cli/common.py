@@ -129,6 +129,20 @@ build_options = options(
         "--force", is_flag=True, help="Build even when the cache already holds the image."
     ),
     click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output."),
+    click.option(
+        "--sbom",
+        type=click.BOOL,
+        default=True,
+        show_default=True,
+        help="Attach an SPDX SBOM to each image built (--sbom=false: none).",
+    ),
+    click.option(
+        "--provenance",
+        type=click.BOOL,
+        default=True,
+        show_default=True,
+        help="Attach SLSA provenance to each image built (--provenance=false: none).",
+    ),
 )
 push_options = options(
     click.option("--allow-dirty", is_flag=True, help="Push a package with uncommitted changes."),
@@ -200,6 +214,8 @@ class PushOptions:
     jobs: int | None = None
     progress: str = "auto"
     json_output: bool = False
+    sbom: bool = True
+    provenance: bool = True
 
 
 class Registries:

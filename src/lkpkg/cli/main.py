@@ -34,6 +34,8 @@ COMMANDS = {
     "init": "init:init",
     "makefile": "init:makefile",
     "doctor": "doctor:doctor",
+    "sbom": "sbom:sbom",
+    "provenance": "sbom:provenance",
 }
 
 

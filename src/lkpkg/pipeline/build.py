@@ -13,10 +13,21 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lkpkg.attest.attach import (
+    EVERY_ATTESTATION,
+    LKPKG_VERSION,
+    AttestOptions,
+    attest_image,
+    file_digest,
+    package_path,
+)
+from lkpkg.attest.provenance import BaseDigest, BuildFacts
+from lkpkg.attest.store import index_entries, is_attestation
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
 from lkpkg.builders.dockerfile import from_images
 from lkpkg.cache.layout import Cache
@@ -131,7 +142,9 @@ def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[Base
         top = cache.read_manifest(descriptor.digest)
         if isinstance(top, ImageIndex):
             manifests = [
-                m.digest for m in top.manifests if m.media_type in mediatypes.MANIFEST_TYPES
+                m.digest
+                for m in top.manifests
+                if m.media_type in mediatypes.MANIFEST_TYPES and not is_attestation(m)
             ]
         else:
             manifests = [descriptor.digest]
@@ -165,8 +178,11 @@ def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[Base
     return bases
 
 
-def _write_index(cache: Cache, package: Package) -> tuple[Descriptor, list[Descriptor]]:
-    """(Re)write `ORG/IMAGE:TAG` as an index over every arch image the cache has for TAG."""
+def _write_index(
+    cache: Cache, package: Package, attestations: dict[str, Descriptor] | None = None
+) -> tuple[Descriptor, list[Descriptor]]:
+    """(Re)write `ORG/IMAGE:TAG` as an index over every arch image the cache has for TAG,
+    each followed by its attestation manifest (new ones, else the previous index's)."""
     entries: list[Descriptor] = []
     for arch in package.spec.arches:
         descriptor = cache.resolve(str(package.arch_reference(arch)))
@@ -176,7 +192,14 @@ def _write_index(cache: Cache, package: Package) -> tuple[Descriptor, list[Descr
         entries.append(
             Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform=platform)
         )
-    index = cache.put_manifest(ImageIndex(manifests=tuple(entries)))
+    previous_desc = cache.resolve(str(package.reference()))
+    previous = cache.read_manifest(previous_desc.digest) if previous_desc is not None else None
+    extra = index_entries(
+        entries,
+        attestations or {},
+        previous if isinstance(previous, ImageIndex) else None,
+    )
+    index = cache.put_manifest(ImageIndex(manifests=(*entries, *extra)))
     cache.set_ref(str(package.reference()), index)
     return index, entries
 
@@ -190,9 +213,11 @@ def build_package(
     force: bool = False,
     verbose: bool = False,
     report: Reporter = _quiet,
+    attest: AttestOptions = EVERY_ATTESTATION,
 ) -> PackageResult:
     targets = target_platforms(package, platforms)
     results: list[PlatformResult] = []
+    attestations: dict[str, Descriptor] = {}
     for platform in targets:
         arch_ref = package.arch_reference(platform.architecture)
         existing = cache.resolve(str(arch_ref))
@@ -204,11 +229,18 @@ def build_package(
         if not builder.remote:
             require_buildable(platform)
         report(f"{arch_ref.familiar()}: building with {builder.name}")
-        built = _build_one(package, platform, arch_ref, cache, builder, force, verbose)
+        built, facts = _build_one(package, platform, arch_ref, cache, builder, force, verbose)
         report(f"{arch_ref.familiar()}: built {built.digest}")
+        if attest.any:
+            made = attest_image(
+                cache, package, platform, built, facts, attest, default_source=DEFAULT_SOURCE
+            )
+            if made is not None:
+                attestations[built.digest] = made
+                report(f"{arch_ref.familiar()}: attestations {made.digest}")
         results.append(PlatformResult(platform, built, True))
     with cache.lock():
-        index, _ = _write_index(cache, package)
+        index, _ = _write_index(cache, package, attestations)
     report(f"{package.reference().familiar()}: index {index.digest}")
     return PackageResult(package, package.reference(), index, tuple(results))
 
@@ -221,7 +253,7 @@ def _build_one(
     builder: Builder,
     force: bool,
     verbose: bool,
-) -> Descriptor:
+) -> tuple[Descriptor, BuildFacts]:
     scratch_root = cache.root / ".tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=scratch_root, prefix="build-") as tmp:
@@ -243,7 +275,9 @@ def _build_one(
             verbose=verbose,
         )
         out = scratch / "out"
+        started = time.time()
         builder.build(request, out)
+        finished = time.time()
         with cache.lock():
             descriptor = import_layout(cache, out, LAYOUT_REF)
             built_platform = image_platform(cache, descriptor.digest).platform
@@ -252,7 +286,40 @@ def _build_one(
                     f"{arch_ref.familiar()}: the builder produced {built_platform}, not {platform}"
                 )
             cache.set_ref(str(arch_ref), descriptor)
-        return descriptor
+        return descriptor, _facts(package, request, builder, started, finished)
+
+
+def _facts(
+    package: Package, request: BuildRequest, builder: Builder, started: float, finished: float
+) -> BuildFacts:
+    """What the provenance records of one build: inputs by digest, never secrets."""
+    where = package_path(package)
+    prefix = "" if where == "." else f"{where}/"
+    bases = []
+    for base in request.bases:
+        instance = base.for_platform(request.platform)
+        if instance is not None:
+            bases.append(BaseDigest(base.name, instance.manifest_digest))
+    build_yml = package.spec.path
+    return BuildFacts(
+        repository_uri=package.spec.gitrepo or DEFAULT_SOURCE,
+        commit=package.head.commit if package.head is not None else None,
+        package_path=where,
+        tree_hash=package.hash,
+        dirty=package.dirty,
+        build_yml=file_digest(build_yml, prefix + build_yml.name)
+        if build_yml is not None and build_yml.is_file()
+        else None,
+        dockerfile=file_digest(request.dockerfile, prefix + package.spec.dockerfile),
+        build_args=request.build_args,
+        bases=bases,
+        builder=builder.name,
+        builder_version=None,
+        lkpkg_version=LKPKG_VERSION,
+        platform=request.platform,
+        started=started,
+        finished=finished,
+    )
 
 
 def _context(package: Package, scratch: Path) -> Path:

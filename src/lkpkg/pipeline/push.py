@@ -9,6 +9,7 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
 from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
@@ -55,6 +56,7 @@ def push_package(
     report: Callable[[str], None] = lambda _: None,
     sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]] | None = None,
     on_blob: Callable[[str, str, int], None] | None = None,
+    attest: AttestOptions = EVERY_ATTESTATION,
 ) -> PushResult:
     """Build what is missing (cache, then registry, then builder), push, index, release, sign.
 
@@ -97,6 +99,7 @@ def push_package(
             force=force,
             verbose=verbose,
             report=report,
+            attest=attest,
         )
         built = [p.platform.architecture for p in result.platforms if p.built]
 
