@@ -181,3 +181,63 @@ def test_sbom_and_provenance_of_a_debian_based_package(repo, base_cache, tmp_pat
     # Same commit, same image: the same SBOM, byte for byte.
     assert json.loads(sboms[0])["predicate"] == json.loads(sboms[1])["predicate"]
     assert sboms[0] == sboms[1]
+
+
+LINUXKIT = Path("/opt/linuxkit/bin/linuxkit")
+
+
+def test_static_binary_is_named_and_linuxkit_build_merges_the_sbom(
+    repo, cache_dir, buildah_store, tmp_path
+):
+    tree = git(repo, "rev-parse", "HEAD:hello")
+    ref = f"docker.io/wombat/hello:{tree}"
+    lkpkg(
+        "build",
+        "--cache",
+        str(cache_dir),
+        "--org",
+        "wombat",
+        "--platforms",
+        "linux/amd64",
+        str(repo / "hello"),
+    )
+    refs = index_refs(cache_dir)
+    # `lkpkg sbom` prints the one platform's document; it names the static binary by checksum.
+    printed = json.loads(lkpkg("sbom", "--cache", str(cache_dir), f"wombat/hello:{tree}").stdout)
+    manifest = json.loads(blob(cache_dir, refs[f"{ref}-amd64"]))
+    with tarfile.open(
+        cache_dir / "blobs" / "sha256" / manifest["layers"][-1]["digest"].split(":")[1]
+    ) as archive:
+        handle = archive.extractfile("hello")
+        assert handle is not None
+        binary = handle.read()
+    (hello,) = [f for f in printed["files"] if f["fileName"] == "./hello"]
+    assert {"algorithm": "SHA256", "checksumValue": hashlib.sha256(binary).hexdigest()} in hello[
+        "checksums"
+    ]
+    if not LINUXKIT.exists():
+        pytest.skip(f"{LINUXKIT} is not built here; linuxkit's merge is not checked")
+    (tmp_path / "os.yml").write_text(f"onboot:\n  - name: hello\n    image: wombat/hello:{tree}\n")
+    out = tmp_path / "os.tar"
+    run(
+        [
+            str(LINUXKIT),
+            "build",
+            "--format",
+            "tar",
+            "--arch",
+            "amd64",
+            "--cache",
+            str(cache_dir),
+            "--o",
+            str(out),
+            str(tmp_path / "os.yml"),
+        ],
+        cwd=tmp_path,
+    )
+    with tarfile.open(out) as archive:
+        handle = archive.extractfile("sbom.spdx.json")
+        assert handle is not None
+        merged = json.loads(handle.read())
+    assert "docker.io/wombat/hello" in [p["name"] for p in merged["packages"]]
+    assert "containers/onboot/000-hello/lower/hello" in [f["fileName"] for f in merged["files"]]
