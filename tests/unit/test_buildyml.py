@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -671,3 +673,46 @@ def test_org_override_rejects_with_input_error(org: str, message: str) -> None:
 def test_numbers_where_text_is_expected_are_read_as_text(text, field, expected):
     spec = parse_build_yml_text(text, "pkg/foo/build.yml")
     assert getattr(spec, field) == expected
+
+
+# build.yml that is not a regular file: each gets its own message, none is read.
+
+
+def _special(tmp_path: Path, kind: str) -> Path:
+    path = tmp_path / "build.yml"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        server.close()
+    elif kind == "loop":
+        path.symlink_to("build.yml")
+    elif kind == "dangling":
+        path.symlink_to("nowhere.yml")
+    elif kind == "dev-zero":
+        path.symlink_to("/dev/zero")
+    elif kind == "huge":
+        path.write_bytes(b"image: foo\n" + b"#" * (1 << 20))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("fifo", "pkg/foo/build.yml: is a FIFO, not a regular file"),
+        ("directory", "pkg/foo/build.yml: is a directory, not a regular file"),
+        ("socket", "pkg/foo/build.yml: is a socket, not a regular file"),
+        ("loop", "pkg/foo/build.yml: is a symbolic link loop"),
+        ("dangling", "pkg/foo/build.yml: is a dangling symbolic link (to 'nowhere.yml')"),
+        ("dev-zero", "pkg/foo/build.yml: is a character device, not a regular file"),
+        ("huge", "pkg/foo/build.yml: is 1048587 bytes; a build.yml may be at most 1048576"),
+    ],
+)
+def test_build_yml_that_is_not_a_regular_file(tmp_path: Path, kind: str, message: str) -> None:
+    path = _special(tmp_path, kind)
+    with pytest.raises(BuildYmlError) as caught:
+        parse_build_yml(path, SHOWN)
+    assert str(caught.value) == message
