@@ -184,3 +184,17 @@ def test_linuxkit_dirty_tag_shares_the_clean_prefix_rule(tree: Path) -> None:
     # linuxkit: HEAD's tree id, -dirty-, 7 hex of a content hash (documented difference).
     assert done.stdout.strip().startswith(f"linuxkit/vsudd:{head_tree}-dirty-")
     assert len(done.stdout.strip().rpartition("-dirty-")[2]) == 7
+
+
+@pytest.mark.parametrize("command", ["build", "push"])
+def test_build_skips_packages_with_no_arches(tree: Path, command: str) -> None:
+    """`arches:` null (bpftrace, vsudd) or [] means nothing to build: skipped, exit 0, as
+    `linuxkit pkg build` does, before any builder, cache or registry is touched."""
+    dirs = ["pkg/bpftrace", "pkg/vsudd", "pkg/arches-empty"]
+    result = CliRunner().invoke(cli, [command, "--notrust", *dirs], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    expected = expected_tags(tree)
+    assert result.stderr.splitlines() == [
+        f"Skipping {expected[name]} with no architectures to build"
+        for name in ("bpftrace", "vsudd", "arches-empty")
+    ]

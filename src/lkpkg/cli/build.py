@@ -32,6 +32,7 @@ from lkpkg.cli.common import (
     cache_option,
     default_jobs,
     dirs_argument,
+    echo_err,
     insecure_option,
     open_cache,
     package_options,
@@ -84,8 +85,14 @@ def plan_run(options: PushOptions, directories: Sequence[Path]) -> Plan:
     """Load, order and check every package before any work: bad input costs nothing."""
     packages = load_packages(list(directories), org=options.org, hash_override=options.hash_)
     labels = [os.path.normpath(d) for d in directories]
-    graph = package_graph(packages, labels)
     requested = parse_platforms(options.platforms)
+    if requested is None:
+        # build.yml `arches:` null or []: nothing to build, not an error (as in linuxkit).
+        for package in (p for p in packages if not p.spec.arches):
+            echo_err(f"Skipping {package.reference().familiar()} with no architectures to build")
+        kept = [(p, label) for p, label in zip(packages, labels, strict=True) if p.spec.arches]
+        packages, labels = [p for p, _ in kept], [label for _, label in kept]
+    graph = package_graph(packages, labels)
     platforms = tuple(tuple(target_platforms(p, requested)) for p in graph.packages)
     return Plan(graph, platforms, requested)
 
@@ -258,6 +265,8 @@ def finish(
 
 def build_packages(options: PushOptions, directories: Sequence[Path]) -> None:
     plan = plan_run(options, directories)
+    if not plan.packages:
+        return
     cache = open_cache(options.cache_dir)
     builder_for = builders_for(options)
 
@@ -323,6 +332,8 @@ def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
     from lkpkg.pipeline.sign import plan_signing
 
     plan = plan_run(options, directories)
+    if not plan.packages:
+        return
     cache = open_cache(options.cache_dir)
     builder_for = builders_for(options)
     # Every package's signing is checked (passphrases, keys, trust server) before any push.

@@ -126,7 +126,8 @@ def load_packages(
             raise InputError(f"invalid --build-yml '{build_yml}': must be a file name")
         path = directory / build_yml
         spec = parse_build_yml(path, display_path=str(path))
-        if check_dockerfile:
+        # A package with no arches is skipped by build, so its Dockerfile is not needed.
+        if check_dockerfile and spec.arches:
             check_dockerfile_exists(directory, spec)
         real = directory.resolve()
         if base is not None and not real.is_relative_to(base):
