@@ -3,6 +3,8 @@
 Every failure a user can cause or meet is raised as a subclass of `LkpkgError`. The CLI catches
 `LkpkgError` only; anything else is a bug and keeps its traceback. Messages are single lines
 that say what went wrong and where (file:line, reference, host); they never carry secrets.
+How to fix it, when lkpkg knows, goes in the structured `hint` (one line too), which the CLI
+prints on a line of its own (`lkpkg: hint: ...`) and nobody has to parse out of the message.
 
 Exit codes (documented in docs/reference.md):
 
@@ -29,9 +31,10 @@ class LkpkgError(Exception):
 
     exit_code = EXIT_FAILED
 
-    def __init__(self, message: str) -> None:
-        # One line: callers may pass multi-line builder output through `detail` instead.
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        # One line: multi-line builder output goes through `BuildError.tail` instead.
         super().__init__(" ".join(message.splitlines()))
+        self.hint = " ".join(hint.splitlines()) if hint else None
 
     @property
     def message(self) -> str:

@@ -146,8 +146,9 @@ def host_platform() -> Platform:
     return Platform("linux", arch)
 
 
-def emulation_problem(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> str | None:
-    """Why `target` cannot be built on this host, or None when it can (natively or via qemu)."""
+def emulation_problem(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> EnvironmentProblem | None:
+    """Why `target` cannot be built on this host (with the fix as its `hint` when there is
+    one), or None when it can (natively or via qemu)."""
     host = host_platform()
     if target.architecture == host.architecture:
         return None
@@ -155,19 +156,19 @@ def emulation_problem(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> str | 
         return None
     name = _QEMU_NAME.get(target.architecture)
     if name is None:
-        return f"no known emulator for {target}"
+        return EnvironmentProblem(f"no known emulator for {target}")
     entry = binfmt_dir / name
     try:
         state = entry.read_text().splitlines()[0].strip()
     except OSError:
-        return (
-            f"cannot build {target} on {host}: no qemu-user binfmt handler '{name}' "
-            "(apt-get install qemu-user-static binfmt-support)"
+        return EnvironmentProblem(
+            f"cannot build {target} on {host}: no qemu-user binfmt handler '{name}'",
+            hint="apt-get install qemu-user-static binfmt-support",
         )
     if state != "enabled":
-        return (
-            f"cannot build {target} on {host}: binfmt handler '{name}' is {state} "
-            f"(update-binfmts --enable {name})"
+        return EnvironmentProblem(
+            f"cannot build {target} on {host}: binfmt handler '{name}' is {state}",
+            hint=f"update-binfmts --enable {name}",
         )
     return None
 
@@ -175,4 +176,4 @@ def emulation_problem(target: Platform, binfmt_dir: Path = BINFMT_DIR) -> str | 
 def require_buildable(target: Platform) -> None:
     problem = emulation_problem(target)
     if problem is not None:
-        raise EnvironmentProblem(problem)
+        raise problem

@@ -33,13 +33,12 @@ from lkpkg.errors import (
     TrustPassphraseMissing,
     TrustServerUnreachable,
 )
-from lkpkg.trust.dct import (
+from lkpkg.trust.config import SERVER_VARIABLE, DCTSettings, TrustConfig
+from lkpkg.trust.dct import DCTSigner, Target
+from lkpkg.trust.passphrases import (
     REPOSITORY_PASSPHRASE,
     ROOT_PASSPHRASE,
-    SERVER_VARIABLE,
-    DCTSigner,
-    Target,
-    TrustConfig,
+    DCTPassphrases,
     check_passphrases,
 )
 from tests.fixtures.notary import NotaryInfo
@@ -184,8 +183,13 @@ def signer_env(config: Path, notary: NotaryInfo, **values: str) -> dict[str, str
     return {"DOCKER_CONFIG": str(config), SERVER_VARIABLE: notary.url, **values}
 
 
+def settings(env: dict[str, str]) -> DCTSettings:
+    """What the CLI would read from `env` (with this process's PATH, to find notary)."""
+    return DCTSettings.from_environment({"PATH": os.environ["PATH"], **env})
+
+
 def signer_for(registry: RegistryInfo, env: dict[str, str]) -> DCTSigner:
-    return DCTSigner(TrustConfig.for_registry(registry.host, env), env)
+    return DCTSigner(TrustConfig.for_registry(registry.host, settings(env)), settings(env))
 
 
 def notary_cli(notary: NotaryInfo, trust_dir: Path, *args: str) -> str:
@@ -260,11 +264,11 @@ def test_first_signature_initialises_the_repository_as_docker_does(setup, verifi
     unsigned = push(pusher, registry, repo, "unsigned", tmp_path)
     admin = new_config(tmp_path, "admin", notary)
     env = signer_env(admin, notary, **passphrases())
-    config = TrustConfig.for_registry(registry.host, env)
+    config = TrustConfig.for_registry(registry.host, settings(env))
     assert config.server == notary.url
     assert config.trust_dir == admin / "trust"
     assert config.ca_cert == admin / "tls" / notary.host / "ca.crt"
-    signer = DCTSigner(config, env)
+    signer = DCTSigner(config, settings(env))
 
     assert not signer.repository_exists(gun)
     signer.sign(gun, [signed])
@@ -371,7 +375,7 @@ def test_maintainer_signs_through_the_releases_delegation(setup, verifier, tmp_p
     )
 
     env = signer_env(maintainer, notary, **{REPOSITORY_PASSPHRASE: maintainer_word})
-    check_passphrases(env, may_need_root=False)
+    check_passphrases(DCTPassphrases.from_environment(env), may_need_root=False)
     signer_for(registry, env).sign(gun, [release])
 
     by_role = notary_rows(
@@ -464,13 +468,13 @@ def test_an_unreachable_trust_server_is_an_environment_problem(registry_plain, t
 
 def test_a_trust_server_with_an_unknown_ca_is_unreachable(registry_plain, notary_server, tmp_path):
     env = {"DOCKER_CONFIG": str(tmp_path), SERVER_VARIABLE: notary_server.url, **passphrases()}
-    config = TrustConfig.for_registry(registry_plain.host, env)
+    config = TrustConfig.for_registry(registry_plain.host, settings(env))
     assert config.ca_cert is None
     with pytest.raises(TrustServerUnreachable) as caught:
-        DCTSigner(config, env).list_targets(f"{registry_plain.host}/x/y")
+        DCTSigner(config, settings(env)).list_targets(f"{registry_plain.host}/x/y")
     assert notary_server.url in caught.value.message
     assert "x509" in caught.value.message
-    assert f"tls/{notary_server.host}/ca.crt" in caught.value.message
+    assert f"tls/{notary_server.host}/ca.crt" in (caught.value.hint or "")
 
 
 def test_passphrases_never_reach_argv_or_error_text(setup, tmp_path):

@@ -13,14 +13,9 @@ from pathlib import Path
 import pytest
 
 from lkpkg.platforms import host_platform
-from lkpkg.trust.dct import (
-    REPOSITORY_PASSPHRASE,
-    ROOT_PASSPHRASE,
-    SERVER_VARIABLE,
-    DCTSigner,
-    Target,
-    TrustConfig,
-)
+from lkpkg.trust.config import SERVER_VARIABLE, DCTSettings, TrustConfig
+from lkpkg.trust.dct import DCTSigner, Target
+from lkpkg.trust.passphrases import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE
 from tests.conftest import lkpkg
 from tests.fixtures.notary import NotaryInfo
 from tests.fixtures.registry import RegistryInfo
@@ -185,8 +180,8 @@ def test_trust_server_ok_and_root_passphrase_needed_only_for_a_new_repository(
     assert check(result, f"passphrase {REPOSITORY_PASSPHRASE}")[0].endswith(": set")
 
     # Once something is signed there, the root passphrase is not needed any more.
-    signer_env = {**env, ROOT_PASSPHRASE: root_pass}
-    signer = DCTSigner(TrustConfig.for_registry(registry_plain.host, signer_env), signer_env)
+    settings = DCTSettings.from_environment({**env, ROOT_PASSPHRASE: root_pass})
+    signer = DCTSigner(TrustConfig.for_registry(registry_plain.host, settings), settings)
     signer.sign(f"{org}/tiny", [Target("doctor", "sha256:" + "ab" * 32, 123)])
     result = doctor("--org", org, "--platforms", str(host_platform()), str(package), env=env)
     line, fix = check(result, f"passphrase {ROOT_PASSPHRASE}")

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import hashlib
 import json
 import os
 import secrets
+import shutil
+import socket
 import subprocess
 import threading
 from pathlib import Path
@@ -17,9 +20,11 @@ from pathlib import Path
 import pytest
 
 from lkpkg.oci.model import Platform
+from lkpkg.proc import COMMON_VARIABLES
+from lkpkg.trust.config import NOTARY_VARIABLES
 from tests.conftest import git, lkpkg, run
 from tests.fixtures.notary import NotaryInfo
-from tests.fixtures.registry import RegistryInfo
+from tests.fixtures.registry import RegistryInfo, TestPKI
 from tests.integration.test_push import make_tiny
 
 pytestmark = pytest.mark.integration
@@ -97,6 +102,16 @@ class World:
         return subprocess.run(
             [DOCKER, *args], env=env, capture_output=True, text=True, check=False, timeout=300
         )
+
+    def registry_tags(self) -> list[str]:
+        """The tags of the package's repository ([] when it does not exist)."""
+        listing = subprocess.run(
+            ["skopeo", "list-tags", "--tls-verify=false", f"docker://{self.org}/tiny"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return sorted(json.loads(listing.stdout)["Tags"]) if listing.returncode == 0 else []
 
     def registry_digest(self, tag: str) -> str:
         raw = run(
@@ -190,14 +205,150 @@ def test_missing_passphrase_is_reported_before_anything_is_pushed(world):
         "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE" in result.stderr
         and "NOTRUST=1" in result.stderr
     )
-    assert result.stderr.count("\n") == 1
-    listing = subprocess.run(
-        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{world.org}/tiny"],
-        capture_output=True,
-        text=True,
+    assert_one_error(result.stderr)
+    assert world.registry_tags() == []
+
+
+def assert_one_error(stderr: str) -> None:
+    """One `lkpkg: error:` line, and at most the `lkpkg: hint:` line that goes with it."""
+    lines = stderr.splitlines()
+    assert lines and lines[0].startswith("lkpkg: error: "), stderr
+    assert len(lines) == 1 or (len(lines) == 2 and lines[1].startswith("lkpkg: hint: ")), stderr
+
+
+# -- preflight: everything signing needs is checked before the first blob --------------------
+
+
+def test_an_unreachable_trust_server_stops_the_push_before_anything_is_pushed(world):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        server = f"https://127.0.0.1:{closed.getsockname()[1]}"
+        result = world.push(env=world.env(DOCKER_CONTENT_TRUST_SERVER=server), check=False)
+    assert result.returncode == 3, result.stderr
+    assert f"trust server {server} unreachable: connection refused" in result.stderr
+    assert "lkpkg: hint: start the notary server" in result.stderr
+    assert_one_error(result.stderr)
+    assert world.registry_tags() == []
+
+
+def test_a_trust_server_with_another_ca_stops_the_push(world, tmp_path):
+    (tmp_path / "other").mkdir()
+    other = TestPKI.create(tmp_path / "other").ca_path
+    result = world.push("--trust-ca", str(other), check=False)
+    assert result.returncode == 3, result.stderr
+    assert "certificate verify failed" in result.stderr and str(other) in result.stderr
+    assert world.registry_tags() == []
+
+
+def test_a_wrong_repository_passphrase_stops_the_push_before_anything_is_pushed(world):
+    world.push("--hash", "first")  # the repository and its targets key now exist
+    tags = world.registry_tags()
+    wrong = "wrong-" + secrets.token_urlsafe(8)
+    result = world.push(
+        "--hash",
+        "second",
+        env=world.env(DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=wrong),
         check=False,
     )
-    assert listing.returncode != 0 or json.loads(listing.stdout)["Tags"] == []
+    assert result.returncode == 4, result.stderr
+    assert "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE unlocks none of the keys" in result.stderr
+    assert wrong not in result.stderr + result.stdout
+    assert_one_error(result.stderr)
+    assert world.registry_tags() == tags  # nothing of "second" was pushed
+
+
+def test_a_wrong_root_passphrase_stops_the_first_push_of_a_repository(world):
+    world.push("--hash", "first")  # a root key now exists in the trust dir
+    other = World.__new__(World)
+    other.__dict__.update(world.__dict__)
+    other.org = f"{world.registry.host}/{world.registry.repo('sig-root')}"
+    wrong = "wrong-" + secrets.token_urlsafe(8)
+    result = other.push(env=world.env(DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=wrong), check=False)
+    assert result.returncode == 4, result.stderr
+    assert "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE unlocks no root key" in result.stderr
+    assert wrong not in result.stderr + result.stdout
+    assert other.registry_tags() == []
+
+
+def test_a_locked_cosign_key_stops_the_push_before_anything_is_pushed(world, tmp_path):
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lkpkg("keygen", "--output-key-prefix", str(keys / "cosign"), env=world.env())
+    result = world.push(
+        "--sign-key",
+        str(keys / "cosign.key"),
+        env=world.env(COSIGN_PASSWORD="wrong-" + world.cosign_pass),
+        check=False,
+    )
+    assert result.returncode == 2 and "wrong COSIGN_PASSWORD" in result.stderr
+    assert world.registry_tags() == []
+
+
+# -- signed means every arch ----------------------------------------------------------------
+
+
+def test_a_signed_push_signs_the_arches_an_unsigned_push_put_in_the_index(world):
+    """amd64 is pushed with NOTRUST=1, then arm64 with trust: the index lists both, so both
+    arch tags must be signed, and verify (and docker) accept the index and each arch."""
+    world.push("--notrust", "--platforms", "linux/amd64")
+    out = world.push("--platforms", "linux/arm64").stdout
+    assert "signed=dct" in out
+    tag = world.tag()
+    result = lkpkg("verify", world.ref(tag), env=world.env(), check=False)
+    assert result.returncode == 0, result.stderr
+    assert "index of 2 images" in result.stdout
+    for name in (tag, f"{tag}-amd64", f"{tag}-arm64"):
+        assert lkpkg("verify", world.ref(name), env=world.env()).returncode == 0
+    assert world.docker("pull", world.ref(f"{tag}-amd64"), trust=True).returncode == 0
+
+
+# -- child environments ---------------------------------------------------------------------
+
+
+def test_notary_runs_with_its_own_variables_only(world, tmp_path):
+    """A PATH shim records the environment every notary child starts with (what
+    /proc/<pid>/environ shows): notary's passphrases, nothing of cosign or docker's."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    seen = tmp_path / "environs"
+    seen.mkdir()
+    real = shutil.which("notary")
+    assert real is not None
+    (shim / "notary").write_text(
+        f'#!/bin/sh\ncat /proc/$$/environ > "{seen}/$$"\nexec {real} "$@"\n'
+    )
+    (shim / "notary").chmod(0o755)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    lkpkg("keygen", "--output-key-prefix", str(keys / "cosign"), env=world.env())
+    env = world.env(
+        PATH=f"{shim}:{os.environ['PATH']}", REGISTRY_TOKEN="registry-" + world.cosign_pass
+    )
+    world.push("--sign-key", str(keys / "cosign.key"), env=env)
+    environs = [
+        dict(item.split("=", 1) for item in path.read_text().split("\0") if "=" in item)
+        for path in seen.iterdir()
+    ]
+    assert environs, "notary never ran"
+    for child in environs:
+        assert world.cosign_pass not in "".join(child.values())
+        assert not {"COSIGN_PASSWORD", "REGISTRY_TOKEN", "DOCKER_CONFIG"} & child.keys()
+        assert not [name for name in child if name.startswith("DOCKER_CONTENT_TRUST")]
+        own = {
+            "NOTARY_ROOT_PASSPHRASE",
+            "NOTARY_TARGETS_PASSPHRASE",
+            "NOTARY_SNAPSHOT_PASSPHRASE",
+            "NOTARY_DELEGATION_PASSPHRASE",
+            "PWD",  # set by the shim's shell
+        }
+        patterns = (*COMMON_VARIABLES, *NOTARY_VARIABLES)
+        foreign = [
+            name
+            for name in set(child) - own
+            if not any(fnmatch.fnmatchcase(name, p) for p in patterns)
+        ]
+        assert foreign == []
+    assert any(child.get("NOTARY_TARGETS_PASSPHRASE") == world.repo_pass for child in environs)
 
 
 def cosign_judge(world: World, ref: str, public_key: Path, scratch: Path) -> bool:
@@ -382,10 +533,13 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     from lkpkg.auth import tls
     from lkpkg.builders.select import builders
     from lkpkg.cache.layout import Cache
+    from lkpkg.oci.tagged import Tagged
     from lkpkg.package.model import load_packages
     from lkpkg.pipeline.push import push_package
-    from lkpkg.pipeline.sign import Signable, plan_signing, sign_items
+    from lkpkg.pipeline.sign import plan_signing, sign_items
     from lkpkg.registry.client import RegistryClient
+    from lkpkg.trust.backend import DCTBackend
+    from lkpkg.trust.config import DCTSettings
 
     for key, value in world.env().items():
         monkeypatch.setenv(key, value)
@@ -402,7 +556,9 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     )
     (package,) = load_packages([world.package], org=world.org)
     cache = Cache(world.cache)
-    plan = plan_signing(package.reference(), dct=True, sign_key=None)
+    plan = plan_signing(
+        package.reference(), dct=DCTSettings.from_environment(os.environ), sign_key=None
+    )
     registry = RegistryClient(world.registry.host, keychain=None, tls=tls)
     host_b_pushed: list[bool] = []
 
@@ -417,7 +573,7 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
                 platforms=[Platform("linux", "arm64")],
             )
             host_b_pushed.append(True)
-        sign_items(plan, registry, package.reference(), [Signable(*w) for w in written])
+        sign_items(plan, registry, package.reference(), [Tagged(*w) for w in written])
         return plan.kinds
 
     push_package(
@@ -432,6 +588,7 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     assert served is not None
     index = json.loads(registry.get_manifest(package.reference().path, package.tag).data)
     assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
-    assert plan.dct is not None
-    assert plan.dct.list_targets(package.reference().name)[package.tag].digest == served.digest
+    (dct,) = plan.backends
+    assert isinstance(dct, DCTBackend)
+    assert dct.signer.list_targets(package.reference().name)[package.tag].digest == served.digest
     registry.close()

@@ -12,13 +12,21 @@ import pytest
 from rich.console import Console
 
 from lkpkg import doctor
+from lkpkg.auth import checks as auth_checks
 from lkpkg.auth.keychain import Keychain
+from lkpkg.builders import checks as build_checks
+from lkpkg.checks import CheckResult, Status
 from lkpkg.cli.doctor import plain_lines, rich_lines
-from lkpkg.doctor import CheckResult, Status
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Platform
+from lkpkg.registry import checks as registry_checks
+from lkpkg.trust import checks as trust_checks
 from lkpkg.trust import cosign
-from lkpkg.trust.dct import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE
+from lkpkg.trust.config import TrustConfig
+from lkpkg.trust.passphrases import REPOSITORY_PASSPHRASE, ROOT_PASSPHRASE, DCTPassphrases
+from lkpkg.trust.server import unreachable_hint
+
+P = DCTPassphrases.from_environment
 
 SECRET = "s3cret-Pass-phrase"
 OTHER_SECRET = "0ther-s3cret"
@@ -89,19 +97,19 @@ def test_summary_counts_every_status():
 
 
 def test_auto_prefers_buildah_and_says_what_docker_would_do():
-    result = doctor.builder_check("auto", {"buildah": None, "docker": NO_ENGINE})
+    result = build_checks.builder_check("auto", {"buildah": None, "docker": NO_ENGINE})
     assert result.status is Status.OK
     assert result.detail.startswith("picks buildah; docker: no Docker engine answers")
 
 
 def test_auto_falls_back_to_docker_and_says_why_not_buildah():
-    result = doctor.builder_check("auto", {"buildah": BUILDAH_MISSING, "docker": None})
+    result = build_checks.builder_check("auto", {"buildah": BUILDAH_MISSING, "docker": None})
     assert result.status is Status.OK
     assert result.detail == f"picks docker; buildah: {BUILDAH_MISSING}"
 
 
 def test_auto_with_neither_fails_with_the_apt_get_fix():
-    result = doctor.builder_check("auto", {"buildah": BUILDAH_MISSING, "docker": NO_CLIENT})
+    result = build_checks.builder_check("auto", {"buildah": BUILDAH_MISSING, "docker": NO_CLIENT})
     assert result.status is Status.FAIL
     assert "buildah: buildah is not installed" in result.detail
     assert "docker: no docker client" in result.detail
@@ -109,25 +117,25 @@ def test_auto_with_neither_fails_with_the_apt_get_fix():
 
 
 def test_an_explicit_choice_that_cannot_run_names_the_one_that_can():
-    result = doctor.builder_check("docker", {"buildah": None, "docker": NO_ENGINE})
+    result = build_checks.builder_check("docker", {"buildah": None, "docker": NO_ENGINE})
     assert result.status is Status.FAIL
     assert result.detail == f"no usable builder: docker: {NO_ENGINE}"
     assert result.fix is not None
     assert "start dockerd" in result.fix and "--builder buildah (usable here)" in result.fix
 
-    result = doctor.builder_check("docker", {"buildah": BUILDAH_MISSING, "docker": NO_CLIENT})
+    result = build_checks.builder_check("docker", {"buildah": BUILDAH_MISSING, "docker": NO_CLIENT})
     assert result.fix is not None and "apt-get install docker.io" in result.fix
     assert "--builder buildah" not in result.fix
 
-    result = doctor.builder_check("buildah", {"buildah": BUILDAH_MISSING, "docker": None})
+    result = build_checks.builder_check("buildah", {"buildah": BUILDAH_MISSING, "docker": None})
     assert result.fix == "apt-get install buildah, or --builder docker (usable here)"
 
 
 def test_builder_host_verdicts():
     url = "ssh://builder@arm.example"
-    assert doctor.builder_host_check("linux/arm64", url, None).status is Status.OK
+    assert build_checks.builder_host_check("linux/arm64", url, None).status is Status.OK
     problem = f"no Docker engine answers at {url} (start dockerd or set DOCKER_HOST)"
-    result = doctor.builder_host_check("linux/arm64", url, problem)
+    result = build_checks.builder_host_check("linux/arm64", url, problem)
     assert result.status is Status.FAIL
     # The local engine's hint (DOCKER_HOST) does not apply to a remote engine.
     assert result.detail == f"no Docker engine answers at {url}"
@@ -138,14 +146,14 @@ def test_builder_host_verdicts():
 
 
 def test_native_platform_needs_no_emulation(amd64_host, tmp_path):
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "amd64"), builder_hosts={}, binfmt_dir=tmp_path
     )
     assert result.status is Status.OK and "native" in result.detail
 
 
 def test_missing_qemu_handler_fails_with_the_apt_get_fix(amd64_host, tmp_path):
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "arm64"), builder_hosts={}, binfmt_dir=tmp_path
     )
     assert result.status is Status.FAIL
@@ -158,12 +166,12 @@ def test_missing_qemu_handler_fails_with_the_apt_get_fix(amd64_host, tmp_path):
 def test_disabled_and_enabled_handlers(amd64_host, tmp_path):
     handler = tmp_path / "qemu-aarch64"
     handler.write_text("disabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "arm64"), builder_hosts={}, binfmt_dir=tmp_path
     )
     assert result.fix is not None and result.fix.startswith("update-binfmts --enable qemu-aarch64")
     handler.write_text("enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\n")
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "arm64"), builder_hosts={}, binfmt_dir=tmp_path
     )
     assert result.status is Status.OK and "emulated" in result.detail
@@ -171,30 +179,27 @@ def test_disabled_and_enabled_handlers(amd64_host, tmp_path):
 
 def test_unmounted_binfmt_dir_says_to_mount_it(amd64_host, tmp_path):
     missing = tmp_path / "binfmt_misc"
-    result = doctor.platform_check(Platform("linux", "s390x"), builder_hosts={}, binfmt_dir=missing)
+    result = build_checks.platform_check(
+        Platform("linux", "s390x"), builder_hosts={}, binfmt_dir=missing
+    )
     assert result.fix is not None
     assert result.fix.startswith(f"mount -t binfmt_misc binfmt_misc {missing}, then apt-get")
 
 
 def test_a_platform_on_a_builder_host_needs_no_emulator(amd64_host, tmp_path):
     hosts = {"linux/arm64": "ssh://u@arm"}
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "arm64"), builder_hosts=hosts, binfmt_dir=tmp_path
     )
     assert result.status is Status.OK and "ssh://u@arm" in result.detail
 
 
 def test_an_architecture_without_emulator_points_at_a_builder_host(amd64_host, tmp_path):
-    result = doctor.platform_check(
+    result = build_checks.platform_check(
         Platform("linux", "sparc64"), builder_hosts={}, binfmt_dir=tmp_path
     )
     assert result.status is Status.FAIL
     assert result.fix is not None and "--builder-host linux/sparc64=" in result.fix
-
-
-def test_split_fix():
-    assert doctor.split_fix("broken (do this)") == ("broken", "do this")
-    assert doctor.split_fix("broken") == ("broken", None)
 
 
 # -- registries --------------------------------------------------------------------------------
@@ -202,7 +207,7 @@ def test_split_fix():
 
 def test_unreachable_registry_fixes(tmp_path):
     def fix(reason: str, *, plain: bool = True, public: bool = False) -> str:
-        return doctor.unreachable_fix(
+        return registry_checks.unreachable_fix(
             "reg.example:5000",
             reason,
             plain_http_allowed=plain,
@@ -227,7 +232,8 @@ def test_trust_server_fixes(tmp_path):
     ca = tmp_path / "tls" / "n:4443" / "ca.crt"
 
     def fix(reason: str, guessed: bool = False) -> str:
-        return doctor.trust_unreachable_fix("n:4443", reason, ca_path=ca, guessed=guessed)
+        config = TrustConfig("https://n:4443", tmp_path / "trust", None, guessed)
+        return unreachable_hint(config, reason, ca_path=ca)
 
     assert fix("TLS certificate verify failed: x") == (
         f"put the trust server's CA at {ca}, or pass --trust-ca FILE"
@@ -249,7 +255,7 @@ def test_credentials_say_where_they_come_from_never_what(tmp_path):
     auth = base64.b64encode(f"wombat:{SECRET}".encode()).decode()
     config = write_config(tmp_path / "docker", {"auths": {"reg.example:5000": {"auth": auth}}})
     keychain = Keychain(config, env={"PATH": ""})
-    result = doctor.credentials_check("reg.example:5000", keychain)
+    result = auth_checks.credentials_check("reg.example:5000", keychain)
     assert result.status is Status.OK
     assert result.detail == (f"user 'wombat' from {config}/config.json auths 'reg.example:5000'")
     assert SECRET not in " ".join(lines(result))
@@ -257,7 +263,7 @@ def test_credentials_say_where_they_come_from_never_what(tmp_path):
 
 def test_no_credentials_is_a_warning_with_docker_login(tmp_path):
     keychain = Keychain(tmp_path / "nothing", env={"PATH": ""})
-    result = doctor.credentials_check("reg.example:5000", keychain)
+    result = auth_checks.credentials_check("reg.example:5000", keychain)
     assert result.status is Status.WARN
     assert "does not exist" in result.detail
     assert result.fix == "docker login reg.example:5000"
@@ -267,13 +273,15 @@ def test_a_malformed_docker_config_fails(tmp_path):
     config = tmp_path / "docker"
     config.mkdir()
     (config / "config.json").write_text('{"auths": ')
-    result = doctor.credentials_check("reg.example", Keychain(config, env={"PATH": ""}))
+    result = auth_checks.credentials_check("reg.example", Keychain(config, env={"PATH": ""}))
     assert result.status is Status.FAIL and "config.json" in result.detail
 
 
 def test_a_missing_credential_helper_fails(tmp_path):
     config = write_config(tmp_path / "docker", {"credsStore": "lkpkg-absent"})
-    result = doctor.credentials_check("reg.example", Keychain(config, env={"PATH": str(tmp_path)}))
+    result = auth_checks.credentials_check(
+        "reg.example", Keychain(config, env={"PATH": str(tmp_path)})
+    )
     assert result.status is Status.FAIL
     assert "docker-credential-lkpkg-absent" in result.detail
     assert result.fix is not None and "credsStore" in result.fix
@@ -287,7 +295,7 @@ def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
 
 
 def test_no_passphrases_fail_naming_the_variable_and_notrust():
-    results = by_name(doctor.passphrase_checks({}, {"reg/x/y": False}))
+    results = by_name(trust_checks.passphrase_checks(P({}), {"reg/x/y": False}))
     repo = results[REPOSITORY_PASSPHRASE]
     assert repo.status is Status.FAIL
     assert repo.fix is not None and REPOSITORY_PASSPHRASE in repo.fix and "NOTRUST=1" in repo.fix
@@ -297,31 +305,31 @@ def test_no_passphrases_fail_naming_the_variable_and_notrust():
 
 def test_root_passphrase_only_when_a_repository_is_new():
     env = {REPOSITORY_PASSPHRASE: SECRET}
-    existing = by_name(doctor.passphrase_checks(env, {"reg/x/y": True}))
+    existing = by_name(trust_checks.passphrase_checks(P(env), {"reg/x/y": True}))
     assert existing[ROOT_PASSPHRASE].status is Status.OK
     assert "not needed" in existing[ROOT_PASSPHRASE].detail
-    unknown = by_name(doctor.passphrase_checks(env, {"reg/x/y": None}, "answered 401"))
+    unknown = by_name(trust_checks.passphrase_checks(P(env), {"reg/x/y": None}, "answered 401"))
     assert unknown[ROOT_PASSPHRASE].status is Status.WARN
     assert "answered 401" in unknown[ROOT_PASSPHRASE].detail
-    no_packages = by_name(doctor.passphrase_checks(env, {}))
+    no_packages = by_name(trust_checks.passphrase_checks(P(env), {}))
     assert no_packages[ROOT_PASSPHRASE].status is Status.WARN
 
 
 def test_set_passphrases_are_reported_set_and_never_shown():
     env = {REPOSITORY_PASSPHRASE: SECRET, ROOT_PASSPHRASE: OTHER_SECRET}
-    results = doctor.passphrase_checks(env, {"reg/x/y": False})
+    results = trust_checks.passphrase_checks(P(env), {"reg/x/y": False})
     assert [r.status for r in results] == [Status.OK, Status.OK]
     text = " ".join(line for r in results for line in lines(r))
     assert SECRET not in text and OTHER_SECRET not in text
 
 
 def test_an_empty_passphrase_counts_as_unset():
-    results = by_name(doctor.passphrase_checks({REPOSITORY_PASSPHRASE: ""}, {}))
+    results = by_name(trust_checks.passphrase_checks(P({REPOSITORY_PASSPHRASE: ""}), {}))
     assert results[REPOSITORY_PASSPHRASE].status is Status.FAIL
 
 
 def test_notary_cli_missing_says_how_to_install(tmp_path):
-    result = doctor.notary_cli_check({"PATH": str(tmp_path)})
+    result = trust_checks.notary_cli_check(str(tmp_path))
     assert result.status is Status.FAIL
     assert result.fix is not None and "apt-get install notary" in result.fix
 
@@ -332,29 +340,29 @@ def test_notary_cli_missing_says_how_to_install(tmp_path):
 @pytest.fixture
 def cosign_key(tmp_path: Path) -> Path:
     key = tmp_path / "cosign.key"
-    cosign.generate_key_pair(key, tmp_path / "cosign.pub", env={"COSIGN_PASSWORD": SECRET})
+    cosign.generate_key_pair(key, tmp_path / "cosign.pub", SECRET)
     return key
 
 
 def test_cosign_key_loads_with_its_password(cosign_key):
-    result = doctor.cosign_key_check(cosign_key, {"COSIGN_PASSWORD": SECRET})
+    result = trust_checks.cosign_key_check(cosign_key, SECRET)
     assert result.status is Status.OK and "secp256r1" in result.detail
 
 
 def test_cosign_key_without_password_says_to_export_it(cosign_key):
-    result = doctor.cosign_key_check(cosign_key, {})
+    result = trust_checks.cosign_key_check(cosign_key, None)
     assert result.status is Status.FAIL
     assert result.fix is not None and result.fix.startswith("export COSIGN_PASSWORD=")
 
 
 def test_cosign_key_with_the_wrong_password_fails_without_showing_it(cosign_key):
-    result = doctor.cosign_key_check(cosign_key, {"COSIGN_PASSWORD": OTHER_SECRET})
+    result = trust_checks.cosign_key_check(cosign_key, OTHER_SECRET)
     assert result.status is Status.FAIL and "wrong COSIGN_PASSWORD" in result.detail
     assert OTHER_SECRET not in " ".join(lines(result))
 
 
 def test_missing_cosign_key_points_at_keygen(tmp_path):
-    result = doctor.cosign_key_check(tmp_path / "absent.key", {"COSIGN_PASSWORD": SECRET})
+    result = trust_checks.cosign_key_check(tmp_path / "absent.key", SECRET)
     assert result.status is Status.FAIL and "cannot read" in result.detail
     assert result.fix is not None and "lkpkg keygen" in result.fix
 
@@ -403,5 +411,7 @@ def test_without_packages_the_org_or_docker_hub(amd64_host):
 
 
 def test_i386_on_amd64_is_native_not_emulated(amd64_host, tmp_path):
-    result = doctor.platform_check(Platform("linux", "386"), builder_hosts={}, binfmt_dir=tmp_path)
+    result = build_checks.platform_check(
+        Platform("linux", "386"), builder_hosts={}, binfmt_dir=tmp_path
+    )
     assert result.status is Status.OK and "native" in result.detail

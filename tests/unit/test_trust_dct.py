@@ -1,4 +1,5 @@
-"""The pure parts of lkpkg.trust.dct, and DCTSigner's error handling with a stand-in notary."""
+"""The pure parts of lkpkg.trust (configuration, passphrases, notary's output, key files), and
+DCTSigner's error handling with a stand-in notary."""
 
 from __future__ import annotations
 
@@ -19,23 +20,25 @@ from lkpkg.errors import (
     TrustServerUnreachable,
     exit_code_for,
 )
-from lkpkg.trust.dct import (
-    DOCKER_HUB_NOTARY,
-    REPOSITORY_PASSPHRASE,
-    ROOT_PASSPHRASE,
-    SERVER_VARIABLE,
-    DCTSigner,
+from lkpkg.trust.config import DOCKER_HUB_NOTARY, SERVER_VARIABLE, DCTSettings, TrustConfig
+from lkpkg.trust.dct import DCTSigner, Target
+from lkpkg.trust.notary import notary_environment
+from lkpkg.trust.notary_output import (
     Delegation,
-    Target,
-    TrustConfig,
-    check_passphrases,
-    notary_environment,
     parse_delegation_list,
     parse_key_ids,
     parse_target_list,
-    scrub,
-    secret_values,
 )
+from lkpkg.trust.passphrases import (
+    REPOSITORY_PASSPHRASE,
+    ROOT_PASSPHRASE,
+    DCTPassphrases,
+    check_passphrases,
+    scrub,
+)
+
+S = DCTSettings.from_environment
+P = DCTPassphrases.from_environment
 
 HEX_A = "a" * 64
 HEX_B = "7860f121e7e2a32e299a191a45e6942e54cd1587bf49c045be5405083b4dfac0"
@@ -72,11 +75,11 @@ targets  ...0.1:45000/wombat/hello    {HEX_C}    /home/u/.docker/trust/private
 def test_docker_hub_uses_docker_s_notary(tmp_path):
     env = {"DOCKER_CONFIG": str(tmp_path)}
     for domain in ("docker.io", "index.docker.io"):
-        assert TrustConfig.for_registry(domain, env).server == DOCKER_HUB_NOTARY
+        assert TrustConfig.for_registry(domain, S(env)).server == DOCKER_HUB_NOTARY
 
 
 def test_other_registries_use_their_own_address_as_docker_does(tmp_path):
-    config = TrustConfig.for_registry("127.0.0.1:5000", {"DOCKER_CONFIG": str(tmp_path)})
+    config = TrustConfig.for_registry("127.0.0.1:5000", S({"DOCKER_CONFIG": str(tmp_path)}))
     assert config.server == "https://127.0.0.1:5000"
     assert config.trust_dir == tmp_path / "trust"
     assert config.ca_cert is None
@@ -84,14 +87,14 @@ def test_other_registries_use_their_own_address_as_docker_does(tmp_path):
 
 def test_the_server_variable_wins(tmp_path):
     env = {"DOCKER_CONFIG": str(tmp_path), SERVER_VARIABLE: "https://notary.example:4443/"}
-    assert TrustConfig.for_registry("docker.io", env).server == "https://notary.example:4443"
+    assert TrustConfig.for_registry("docker.io", S(env)).server == "https://notary.example:4443"
 
 
 @pytest.mark.parametrize("value", ["http://notary.example", "notary.example:4443", "https://"])
 def test_the_server_variable_must_be_https(tmp_path, value):
     env = {"DOCKER_CONFIG": str(tmp_path), SERVER_VARIABLE: value}
     with pytest.raises(TrustConfigError, match=SERVER_VARIABLE) as caught:
-        TrustConfig.for_registry("docker.io", env)
+        TrustConfig.for_registry("docker.io", S(env))
     assert exit_code_for(caught.value) == EXIT_BAD_INPUT
 
 
@@ -100,20 +103,20 @@ def test_the_ca_comes_from_docker_s_tls_directory(tmp_path):
     ca.parent.mkdir(parents=True)
     ca.write_text("PEM")
     env = {"DOCKER_CONFIG": str(tmp_path), SERVER_VARIABLE: "https://notary.example:4443"}
-    assert TrustConfig.for_registry("r.example", env).ca_cert == ca
+    assert TrustConfig.for_registry("r.example", S(env)).ca_cert == ca
     given = tmp_path / "other.crt"
-    assert TrustConfig.for_registry("r.example", env, ca_cert=given).ca_cert == given
+    assert TrustConfig.for_registry("r.example", S(env), ca_cert=given).ca_cert == given
 
 
 def test_without_docker_config_the_trust_dir_is_under_home(tmp_path):
-    config = TrustConfig.for_registry("r.example", {"HOME": str(tmp_path)})
+    config = TrustConfig.for_registry("r.example", S({"HOME": str(tmp_path)}))
     assert config.trust_dir == tmp_path / ".docker" / "trust"
 
 
 def test_a_missing_ca_file_is_bad_input(tmp_path):
     config = TrustConfig("https://n.example", tmp_path, tmp_path / "missing.crt")
     with pytest.raises(TrustConfigError, match=r"missing\.crt"):
-        DCTSigner(config, {})
+        DCTSigner(config, S({}))
 
 
 # -- passphrases ---------------------------------------------------------------------------
@@ -121,24 +124,25 @@ def test_a_missing_ca_file_is_bad_input(tmp_path):
 
 def test_the_repository_passphrase_is_always_needed():
     with pytest.raises(TrustPassphraseMissing) as caught:
-        check_passphrases({ROOT_PASSPHRASE: "r"}, may_need_root=False)
+        check_passphrases(P({ROOT_PASSPHRASE: "r"}), may_need_root=False)
     message = caught.value.message
     assert REPOSITORY_PASSPHRASE in message and ROOT_PASSPHRASE not in message
-    assert "NOTRUST=1" in message and "--notrust" in message
+    hint = caught.value.hint or ""
+    assert "NOTRUST=1" in hint and "--notrust" in hint
     assert caught.value.exit_code == EXIT_BAD_INPUT
     assert "\n" not in message
 
 
 def test_the_root_passphrase_only_when_a_repository_may_be_initialised():
-    check_passphrases({REPOSITORY_PASSPHRASE: "p"}, may_need_root=False)
+    check_passphrases(P({REPOSITORY_PASSPHRASE: "p"}), may_need_root=False)
     with pytest.raises(TrustPassphraseMissing, match=ROOT_PASSPHRASE):
-        check_passphrases({REPOSITORY_PASSPHRASE: "p"}, may_need_root=True)
-    check_passphrases({REPOSITORY_PASSPHRASE: "p", ROOT_PASSPHRASE: "r"}, may_need_root=True)
+        check_passphrases(P({REPOSITORY_PASSPHRASE: "p"}), may_need_root=True)
+    check_passphrases(P({REPOSITORY_PASSPHRASE: "p", ROOT_PASSPHRASE: "r"}), may_need_root=True)
 
 
 def test_empty_counts_as_unset_and_both_are_named():
     with pytest.raises(TrustPassphraseMissing) as caught:
-        check_passphrases({REPOSITORY_PASSPHRASE: "", ROOT_PASSPHRASE: ""}, may_need_root=True)
+        check_passphrases(P({REPOSITORY_PASSPHRASE: "", ROOT_PASSPHRASE: ""}), may_need_root=True)
     assert f"{ROOT_PASSPHRASE} and {REPOSITORY_PASSPHRASE} are not set" in caught.value.message
 
 
@@ -151,7 +155,7 @@ def test_scrub_hides_every_secret_longest_first():
 
 def test_secret_values_include_notary_auth_decoded():
     auth = base64.b64encode(b"wombat:s3cret-pw").decode()
-    values = secret_values({ROOT_PASSPHRASE: "r1", REPOSITORY_PASSPHRASE: "", "NOTARY_AUTH": auth})
+    values = P({ROOT_PASSPHRASE: "r1", REPOSITORY_PASSPHRASE: "", "NOTARY_AUTH": auth}).secrets()
     assert set(values) == {"r1", auth, "wombat:s3cret-pw", "s3cret-pw"}
 
 
@@ -163,7 +167,7 @@ def test_notary_gets_docker_s_passphrases_under_its_own_names():
         REPOSITORY_PASSPHRASE: "inherited",
     }
     env = {ROOT_PASSPHRASE: "root-pw", REPOSITORY_PASSPHRASE: "repo-pw"}
-    child = notary_environment(env, base)
+    child = notary_environment(P(env), base)
     assert child == {
         "PATH": "/usr/bin",
         "NOTARY_ROOT_PASSPHRASE": "root-pw",
@@ -172,7 +176,7 @@ def test_notary_gets_docker_s_passphrases_under_its_own_names():
         "NOTARY_DELEGATION_PASSPHRASE": "repo-pw",
     }
     # No root passphrase given: a stray one must not stand in for it.
-    assert "NOTARY_ROOT_PASSPHRASE" not in notary_environment({REPOSITORY_PASSPHRASE: "p"}, base)
+    assert "NOTARY_ROOT_PASSPHRASE" not in notary_environment(P({REPOSITORY_PASSPHRASE: "p"}), base)
 
 
 # -- values and notary's tables ------------------------------------------------------------
@@ -220,8 +224,9 @@ def test_parse_target_list_and_key_ids():
 # -- DCTSigner with a stand-in notary ------------------------------------------------------
 
 FAKE_NOTARY = """#!/bin/sh
-printf '%s\\n' "$@" >> "$FAKE_NOTARY_ARGV"
-case "$FAKE_NOTARY_MODE" in
+printf '%s\\n' "$@" >> "@ARGV@"
+env > "@ENV@"
+case "$(cat "@MODE@" 2>/dev/null)" in
   offline)
     echo
     echo "* fatal: client is offline"
@@ -238,18 +243,26 @@ exit 0
 
 
 @pytest.fixture
-def fake_notary(tmp_path, monkeypatch):
+def fake_notary(tmp_path):
+    """A stand-in notary that records its argv (`argv`) and environment (`environ`); the mode
+    it plays is written to `mode` (its environment is lkpkg's choice, not the test's)."""
     script = tmp_path / "notary"
-    script.write_text(FAKE_NOTARY)
+    script.write_text(
+        FAKE_NOTARY.replace("@ARGV@", str(tmp_path / "argv"))
+        .replace("@ENV@", str(tmp_path / "environ"))
+        .replace("@MODE@", str(tmp_path / "mode"))
+    )
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
-    argv = tmp_path / "argv"
-    monkeypatch.setenv("FAKE_NOTARY_ARGV", str(argv))
-    return script, argv
+    return script, tmp_path / "argv"
+
+
+def set_mode(tmp_path: Path, mode: str) -> None:
+    (tmp_path / "mode").write_text(mode)
 
 
 def signer(tmp_path: Path, notary: Path, env: dict[str, str], **kwargs: float) -> DCTSigner:
     config = TrustConfig("https://n.example:4443", tmp_path / "trust", None)
-    return DCTSigner(config, env, notary=str(notary), **kwargs)
+    return DCTSigner(config, S({"PATH": "/usr/bin:/bin", **env}), notary=str(notary), **kwargs)
 
 
 TARGET = Target("v1", f"sha256:{HEX_A}", 1)
@@ -264,11 +277,11 @@ def test_a_missing_passphrase_stops_before_notary_runs(tmp_path, fake_notary):
     assert not argv.exists()
 
 
-def test_an_offline_notary_is_an_unreachable_server(tmp_path, fake_notary, monkeypatch):
+def test_an_offline_notary_is_an_unreachable_server(tmp_path, fake_notary):
     script, argv = fake_notary
-    monkeypatch.setenv("FAKE_NOTARY_MODE", "offline")
+    set_mode(tmp_path, "offline")
     with pytest.raises(TrustServerUnreachable) as caught:
-        signer(tmp_path, script, WORDS).sign(GUN, [TARGET])
+        signer(tmp_path, script, WORDS).list_targets(GUN)
     assert caught.value.message == (
         "trust server https://n.example:4443 unreachable:"
         " dial tcp 10.0.0.1:4443: connect: connection refused"
@@ -277,24 +290,62 @@ def test_an_offline_notary_is_an_unreachable_server(tmp_path, fake_notary, monke
     args = argv.read_text().splitlines()
     assert args[args.index("-s") + 1] == "https://n.example:4443"
     assert args[args.index("-d") + 1] == str(tmp_path / "trust")
-    assert args[-2:] == ["list", GUN]
+    assert args[args.index("list") + 1] == GUN
     assert not any(word in argv.read_text() for word in WORDS.values())
 
 
-def test_notary_s_words_are_scrubbed_of_passphrases(tmp_path, fake_notary, monkeypatch):
+def test_notary_s_words_are_scrubbed_of_passphrases(tmp_path, fake_notary):
     script, _ = fake_notary
-    monkeypatch.setenv("FAKE_NOTARY_MODE", "leak")
+    set_mode(tmp_path, "leak")
     with pytest.raises(TrustError) as caught:
         signer(tmp_path, script, WORDS).list_targets(GUN)
     assert "key for <redacted> and <redacted> is odd" in caught.value.message
     assert not any(word in str(caught.value) for word in WORDS.values())
 
 
-def test_a_hanging_notary_times_out(tmp_path, fake_notary, monkeypatch):
+def test_a_hanging_notary_times_out(tmp_path, fake_notary):
     script, _ = fake_notary
-    monkeypatch.setenv("FAKE_NOTARY_MODE", "slow")
+    set_mode(tmp_path, "slow")
     with pytest.raises(TrustServerUnreachable, match=r"did not finish in 0.5s"):
-        signer(tmp_path, script, WORDS, timeout=0.5).repository_exists(GUN)
+        signer(tmp_path, script, WORDS, timeout=0.5).list_targets(GUN)
+
+
+def test_notary_gets_only_what_it_needs_to_run_and_its_own_passphrases(tmp_path, fake_notary):
+    script, _ = fake_notary
+    caller = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/u",
+        "COSIGN_PASSWORD": "cosign-Secret-1",
+        "REGISTRY_PASSWORD": "reg-Secret-2",
+        "AWS_SECRET_ACCESS_KEY": "aws-Secret-3",
+        "NOTARY_ROOT_PASSPHRASE": "stray-Secret-4",
+        **WORDS,
+    }
+    config = TrustConfig("https://n.example:4443", tmp_path / "trust", None)
+    DCTSigner(config, S(caller), notary=str(script)).list_targets(GUN)
+    seen = dict(
+        line.split("=", 1)
+        for line in (tmp_path / "environ").read_text().splitlines()
+        if "=" in line
+    )
+    # sh adds PWD (and may add SHLVL, _) itself; everything else came from lkpkg.
+    seen = {k: v for k, v in seen.items() if k not in ("PWD", "SHLVL", "_")}
+    assert seen == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/home/u",
+        "NOTARY_ROOT_PASSPHRASE": WORDS[ROOT_PASSPHRASE],
+        "NOTARY_TARGETS_PASSPHRASE": WORDS[REPOSITORY_PASSPHRASE],
+        "NOTARY_SNAPSHOT_PASSPHRASE": WORDS[REPOSITORY_PASSPHRASE],
+        "NOTARY_DELEGATION_PASSPHRASE": WORDS[REPOSITORY_PASSPHRASE],
+    }
+
+
+def test_settings_and_passphrases_never_show_a_secret():
+    settings = S({"PATH": "/bin", "COSIGN_PASSWORD": "c-Secret", **WORDS})
+    assert "COSIGN_PASSWORD" not in settings.tool_env
+    shown = repr(settings)
+    assert not any(word in shown for word in (*WORDS.values(), "c-Secret"))
+    assert "root=set" in shown and "notary_auth=unset" in shown
 
 
 def test_a_missing_notary_cli_is_an_environment_problem(tmp_path):

@@ -13,6 +13,13 @@ from lkpkg.errors import EnvironmentProblem, InputError
 from lkpkg.oci.model import Platform
 
 BUILDER_NAMES = ("auto", "buildah", "docker")
+# The order `auto` tries builders in: buildah first (daemonless), then a Docker engine.
+BUILDER_ORDER = ("buildah", "docker")
+
+
+def builder_candidates(choice: str) -> tuple[str, ...]:
+    """The builders `--builder choice` tries, in order."""
+    return BUILDER_ORDER if choice == "auto" else (choice,)
 
 
 def select_builder(name: str | None = None, settings: EngineSettings | None = None) -> Builder:
@@ -20,11 +27,11 @@ def select_builder(name: str | None = None, settings: EngineSettings | None = No
     choice = (name or "auto").lower()
     if choice not in BUILDER_NAMES:
         raise InputError(f"unknown builder '{choice}': choose one of {', '.join(BUILDER_NAMES)}")
-    candidates: list[Builder] = []
-    if choice in ("auto", "buildah"):
-        candidates.append(BuildahBuilder(settings=settings))
-    if choice in ("auto", "docker"):
-        candidates.append(DockerBuilder(settings=settings))
+    makers: dict[str, Callable[[], Builder]] = {
+        "buildah": lambda: BuildahBuilder(settings=settings),
+        "docker": lambda: DockerBuilder(settings=settings),
+    }
+    candidates = [makers[name]() for name in builder_candidates(choice)]
     problems: list[str] = []
     for builder in candidates:
         problem = builder.problem()

@@ -330,6 +330,8 @@ class BlobMeter:
 def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
     # Imported here: signing pulls in cryptography and notary code that build never needs.
     from lkpkg.pipeline.sign import plan_signing
+    from lkpkg.trust.config import DCTSettings
+    from lkpkg.trust.cosign import PASSPHRASE_ENV as COSIGN_PASSWORD
 
     plan = plan_run(options, directories)
     if not plan.packages:
@@ -337,11 +339,13 @@ def push_packages(options: PushOptions, directories: Sequence[Path]) -> None:
     cache = open_cache(options.cache_dir)
     builder_for = builders_for(options)
     # Every package's signing is checked (passphrases, keys, trust server) before any push.
+    dct = DCTSettings.from_environment(os.environ)
     plans = [
         plan_signing(
             package.reference(),
-            dct=not (options.notrust or package.spec.disable_content_trust),
+            dct=None if options.notrust or package.spec.disable_content_trust else dct,
             sign_key=options.sign_key,
+            cosign_passphrase=os.environ.get(COSIGN_PASSWORD),
             trust_ca=options.trust_ca,
         )
         for package in plan.packages
@@ -396,9 +400,10 @@ def signer(
     plan: SigningPlan, registry: RegistryClient, package: Package
 ) -> Callable[[Written], tuple[str, ...]]:
     def sign(written: Written) -> tuple[str, ...]:
-        from lkpkg.pipeline.sign import Signable, sign_items
+        from lkpkg.oci.tagged import Tagged
+        from lkpkg.pipeline.sign import sign_items
 
-        sign_items(plan, registry, package.reference(), [Signable(*item) for item in written])
+        sign_items(plan, registry, package.reference(), [Tagged(*item) for item in written])
         return plan.kinds
 
     return sign

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.text import Text
 
 from lkpkg.builders.select import parse_builder_hosts
+from lkpkg.checks import CheckResult, Status
 from lkpkg.cli.common import (
     builder_host_option,
     builder_option,
@@ -23,9 +24,7 @@ from lkpkg.cli.common import (
 from lkpkg.doctor import (
     BINFMT_DIR_VARIABLE,
     DEFAULT_TIMEOUT,
-    CheckResult,
     DoctorOptions,
-    Status,
     Summary,
     run_checks,
 )
@@ -151,7 +150,7 @@ def doctor(
         insecure=list(insecure),
         directories=list(directories),
         binfmt_dir=binfmt_dir,
-        env=os.environ,
+        env=dict(os.environ),
         timeout=timeout,
     )
     printer = _Printer()

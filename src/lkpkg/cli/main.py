@@ -87,6 +87,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             for line in exc.tail:
                 echo_err(f"  | {line}")
         echo_err(f"lkpkg: error: {exc.message}")
+        if exc.hint:
+            echo_err(f"lkpkg: hint: {exc.hint}")
         sys.exit(exit_code_for(exc))
     except KeyboardInterrupt:
         echo_err("lkpkg: interrupted")

@@ -16,10 +16,11 @@ from lkpkg.cli.common import (
     trust_ca_option,
 )
 from lkpkg.errors import InputError
-from lkpkg.pipeline.sign import plan_signing, sign_reference, verify_reference
+from lkpkg.pipeline.sign import dct_signer, plan_signing, sign_reference, verify_reference
 from lkpkg.reference import Reference
-from lkpkg.trust.cosign import generate_key_pair, load_public_key
-from lkpkg.trust.dct import DCTSigner, TrustConfig
+from lkpkg.trust.backend import CosignBackend, DCTBackend, TrustBackend
+from lkpkg.trust.config import DCTSettings
+from lkpkg.trust.cosign import PASSPHRASE_ENV, generate_key_pair, load_public_key
 
 
 @click.command()
@@ -42,7 +43,13 @@ def sign(
     Example: DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... lkpkg sign linuxkit/init:4b825dc6
     """
     ref = Reference.parse(reference)
-    plan = plan_signing(ref, dct=not notrust, sign_key=sign_key, trust_ca=trust_ca)
+    plan = plan_signing(
+        ref,
+        dct=None if notrust else DCTSettings.from_environment(os.environ),
+        sign_key=sign_key,
+        cosign_passphrase=os.environ.get(PASSPHRASE_ENV),
+        trust_ca=trust_ca,
+    )
     if not plan.kinds:
         raise InputError("sign: nothing to sign with: --notrust and no --sign-key")
     registries = Registries(insecure)
@@ -75,11 +82,15 @@ def verify(
     Example: lkpkg verify --key cosign.pub localhost:5000/wombat/hello:4b825dc6
     """
     ref = Reference.parse(reference)
-    dct = None if notrust else DCTSigner(TrustConfig.for_registry(ref.domain, os.environ, trust_ca))
-    public = load_public_key(key) if key is not None else None
+    backends: list[TrustBackend] = []
+    if not notrust:
+        settings = DCTSettings.from_environment(os.environ)
+        backends.append(DCTBackend(dct_signer(ref, settings, trust_ca)))
+    if key is not None:
+        backends.append(CosignBackend(public_key=load_public_key(key)))
     registries = Registries(insecure)
     try:
-        summary = verify_reference(registries(ref.domain), ref, dct=dct, public_key=public)
+        summary = verify_reference(registries(ref.domain), ref, backends)
     finally:
         registries.close()
     click.echo(summary)
@@ -105,6 +116,8 @@ def keygen(output_key_prefix: str) -> None:
     """
     prefix = Path(output_key_prefix)
     generate_key_pair(
-        prefix.with_name(prefix.name + ".key"), prefix.with_name(prefix.name + ".pub")
+        prefix.with_name(prefix.name + ".key"),
+        prefix.with_name(prefix.name + ".pub"),
+        os.environ.get(PASSPHRASE_ENV),
     )
     click.echo(f"wrote {prefix}.key and {prefix}.pub")

@@ -17,11 +17,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from lkpkg.errors import InputError
-from lkpkg.pipeline.publish import Registry
-from lkpkg.pipeline.sign import verify_reference
+from lkpkg.pipeline.sign import dct_signer, verify_reference
 from lkpkg.reference import Reference
+from lkpkg.registry.protocol import Registry
+from lkpkg.trust.backend import CosignBackend, DCTBackend, TrustBackend
+from lkpkg.trust.config import DCTSettings
 from lkpkg.trust.cosign import load_public_key
-from lkpkg.trust.dct import DCTSigner, TrustConfig
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class Verifier:
         self._public: ec.EllipticCurvePublicKey | None = (
             load_public_key(policy.key) if policy.key is not None else None
         )
-        self._dct: dict[str, DCTSigner] = {}
+        self._settings = DCTSettings.from_environment(self._env)
+        self._dct: dict[str, DCTBackend] = {}
 
     @property
     def checks_anything(self) -> bool:
@@ -74,12 +76,13 @@ class Verifier:
             raise InputError(f"{pinned.familiar()}: only a pinned reference can be verified")
         if not self.checks_anything:
             return f"{pinned.familiar()}: not verified (--insecure)"
-        dct = None
+        backends: list[TrustBackend] = []
         if self.policy.dct:
             dct = self._dct.get(pinned.domain)
             if dct is None:
-                config = TrustConfig.for_registry(pinned.domain, self._env, self.policy.trust_ca)
-                dct = self._dct[pinned.domain] = DCTSigner(config, self._env)
-        return verify_reference(
-            self._registry_for(pinned.domain), pinned, dct=dct, public_key=self._public
-        )
+                signer = dct_signer(pinned, self._settings, self.policy.trust_ca)
+                dct = self._dct[pinned.domain] = DCTBackend(signer)
+            backends.append(dct)
+        if self._public is not None:
+            backends.append(CosignBackend(public_key=self._public))
+        return verify_reference(self._registry_for(pinned.domain), pinned, backends)

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import BinaryIO, Protocol
 
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.platform import cached_image_platform
@@ -39,36 +38,13 @@ from lkpkg.oci.model import (
     parse_manifest_bytes,
 )
 from lkpkg.platforms import KNOWN_ARCHES
+from lkpkg.registry.protocol import Registry
 
 # How long writers wait before checking that their index still matches the arch tags; random
 # so that concurrent writers do not check in lock step.
 SETTLE_SECONDS = (0.05, 0.3)
 MAX_INDEX_ROUNDS = 50
 UPLOAD_WORKERS = 4
-
-
-class Registry(Protocol):
-    """What the push pipeline needs of a registry client (lkpkg.registry.client)."""
-
-    def blob_exists(self, repo: str, digest: str) -> int | None: ...
-
-    def upload_blob(
-        self,
-        repo: str,
-        digest: str,
-        size: int,
-        opener: Callable[[], BinaryIO],
-        *,
-        mount_from: str | None = None,
-    ) -> None: ...
-
-    def head_manifest(self, repo: str, ref: str) -> tuple[str, str, int] | None: ...
-
-    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]: ...
-
-    def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str: ...
-
-    def get_blob(self, repo: str, digest: str, sink: BinaryIO) -> int: ...
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,12 @@ from lkpkg.pipeline.build import build_package, target_platforms
 from lkpkg.pipeline.publish import (
     ArchPush,
     PlatformOf,
-    Registry,
     publish_index,
     push_image,
     release_guard,
 )
 from lkpkg.reference import is_valid_tag
+from lkpkg.registry.protocol import Registry
 
 # Re-signing rounds when other hosts keep changing the index (see _sign_until_settled).
 MAX_SIGN_ROUNDS = 20

@@ -1,87 +1,114 @@
 """Signing what a push wrote, signing what a registry holds, and verifying before use.
 
-Two kinds of signature, side by side:
+The kinds of signature are `lkpkg.trust.backend.TrustBackend`s, composed here:
 - Docker Content Trust (notary): tags are signed targets (digest + size) in the trust data of
   the repository's GUN; `docker pull` with DOCKER_CONTENT_TRUST=1 is the consumer.
 - cosign-compatible: each manifest digest gets a signature under `sha256-HEX.sig`; skopeo's
   `sigstoreSigned` policy and cosign are the consumers.
 
-`plan_signing` runs before anything is pushed, so a missing passphrase or an unreachable trust
-server fails first and costs nothing. Verification of an index covers every per-arch
-manifest it names: a consumer pulling one platform trusts that platform's image, not the
-index alone.
+`plan_signing` is the preflight: it runs before anything is pushed, so a missing or wrong
+passphrase, a locked key or an unreachable trust server fails first and costs nothing.
+Signed means every arch: signing an index signs every arch image it lists, under its
+`TAG-ARCH` name, whoever pushed it, so `verify` passes right after a signed push. Verification
+of an index covers every per-arch manifest it names: a consumer pulling one platform trusts
+that platform's image, not the index alone.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from lkpkg.errors import InputError, NameUnknown, VerificationFailed
+from lkpkg.errors import InputError, NameUnknown, TrustError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import ImageIndex, parse_manifest_bytes
-from lkpkg.pipeline.publish import Registry
+from lkpkg.oci.tagged import Tagged
 from lkpkg.reference import Reference
+from lkpkg.registry.protocol import Registry
 from lkpkg.trust import cosign
-from lkpkg.trust.dct import DCTSigner, Target, TrustConfig, check_passphrases
-
-
-@dataclass(frozen=True)
-class Signable:
-    """A tag a push wrote, with the digest and size of what it names."""
-
-    tag: str
-    digest: str
-    size: int
+from lkpkg.trust.backend import CosignBackend, DCTBackend, TrustBackend
+from lkpkg.trust.config import DCTSettings, TrustConfig
+from lkpkg.trust.dct import DCTSigner
+from lkpkg.trust.preflight import check_ready
 
 
 @dataclass(frozen=True)
 class SigningPlan:
-    dct: DCTSigner | None = None
-    cosign_key: ec.EllipticCurvePrivateKey | None = None
+    """The backends a push signs with, each checked ready by `plan_signing`."""
+
+    backends: tuple[TrustBackend, ...] = ()
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        return tuple(
-            k for k, on in (("dct", self.dct), ("cosign", self.cosign_key)) if on is not None
-        )
+        return tuple(backend.name for backend in self.backends)
+
+    @property
+    def by_digest(self) -> bool:
+        return any(backend.by_digest for backend in self.backends)
+
+
+def dct_signer(
+    reference: Reference, settings: DCTSettings, trust_ca: Path | None = None
+) -> DCTSigner:
+    """The Docker Content Trust signer for `reference`'s repository, as docker finds it."""
+    return DCTSigner(TrustConfig.for_registry(reference.domain, settings, trust_ca), settings)
 
 
 def plan_signing(
     reference: Reference,
     *,
-    dct: bool,
+    dct: DCTSettings | None,
     sign_key: Path | None,
-    env: Mapping[str, str] | None = None,
+    cosign_passphrase: str | None = None,
     trust_ca: Path | None = None,
 ) -> SigningPlan:
-    """Check, before any push, that signing can happen: passphrases set, keys readable."""
-    env = os.environ if env is None else env
-    signer = None
-    if dct:
-        signer = DCTSigner(TrustConfig.for_registry(reference.domain, env, trust_ca), env)
-        # Cheap check first: no repository passphrase means no signing, whatever the server.
-        check_passphrases(env, may_need_root=False)
-        check_passphrases(env, may_need_root=not signer.repository_exists(reference.name))
-    key = cosign.load_private_key(sign_key, env) if sign_key is not None else None
-    return SigningPlan(signer, key)
+    """The preflight of a signed push: check, before anything is pushed, that every signature
+    asked for can be made (`lkpkg.trust.preflight.check_ready` for DCT, the cosign key
+    unlocked by its passphrase). `dct` None: no Docker Content Trust."""
+    backends: list[TrustBackend] = []
+    if dct is not None:
+        signer = dct_signer(reference, dct, trust_ca)
+        check_ready(signer, reference.name)
+        backends.append(DCTBackend(signer))
+    if sign_key is not None:
+        backends.append(CosignBackend(cosign.load_private_key(sign_key, cosign_passphrase)))
+    return SigningPlan(tuple(backends))
 
 
 def sign_items(
-    plan: SigningPlan, registry: Registry, reference: Reference, items: Sequence[Signable]
+    plan: SigningPlan, registry: Registry, reference: Reference, items: Sequence[Tagged]
 ) -> None:
-    """Sign every tag in `items` (DCT) and every distinct digest among them (cosign)."""
-    if not items:
+    """Sign every item with every backend; an index among them brings its arch images."""
+    if not items or not plan.backends:
         return
-    if plan.dct is not None:
-        plan.dct.sign(reference.name, [Target(i.tag, i.digest, i.size) for i in items])
-    if plan.cosign_key is not None:
-        for digest in dict.fromkeys(i.digest for i in items):
-            cosign.sign(registry, reference.name, reference.path, digest, plan.cosign_key)
+    expanded: dict[tuple[str, str], Tagged] = {}
+    for item in items:
+        for member in _index_members(registry, reference, item):
+            expanded.setdefault((member.tag, member.digest), member)
+    for backend in plan.backends:
+        backend.sign(registry, reference, list(expanded.values()))
+
+
+def _index_members(registry: Registry, reference: Reference, item: Tagged) -> list[Tagged]:
+    """`item` and, when it is an index, every arch image it lists as `TAG-ARCH`. An index
+    whose arch tag names other content than the index lists is refused: signing it would
+    leave a signed index with an arch `verify` rejects."""
+    head = registry.head_manifest(reference.path, item.digest) if item.tag else None
+    if head is None or head[1] not in mediatypes.INDEX_TYPES:
+        return [item]
+    members = [item]
+    for child in _members(registry, reference.with_tag(item.tag), item.digest, head[1])[1:]:
+        arch_head = registry.head_manifest(reference.path, child.tag) if child.tag else None
+        if arch_head is not None and arch_head[0] != child.digest:
+            raise TrustError(
+                f"{reference.name}:{item.tag} lists {child.digest} for {child.tag}, but"
+                f" {child.tag} is {arch_head[0]} now; not signing an index with an arch"
+                " that would not verify",
+                hint="another push changed the arch tag meanwhile: push again",
+            )
+        members.append(child)
+    return members
 
 
 def _resolve(registry: Registry, reference: Reference) -> tuple[str, str, int]:
@@ -94,11 +121,11 @@ def _resolve(registry: Registry, reference: Reference) -> tuple[str, str, int]:
 
 def _members(
     registry: Registry, reference: Reference, digest: str, media_type: str
-) -> list[Signable]:
+) -> list[Tagged]:
     """The tag itself and, for an index, each per-arch manifest under its TAG-ARCH name."""
     tag = reference.tag or ""
     head = registry.head_manifest(reference.path, digest)
-    items = [Signable(tag, digest, head[2] if head else 0)]
+    items = [Tagged(tag, digest, head[2] if head else 0)]
     if media_type not in mediatypes.INDEX_TYPES:
         return items
     body, _, _ = registry.get_manifest(reference.path, digest)
@@ -106,71 +133,40 @@ def _members(
     if isinstance(index, ImageIndex):
         for child in index.manifests:
             arch = child.platform.architecture if child.platform else "unknown"
-            items.append(Signable(f"{tag}-{arch}" if tag else "", child.digest, child.size))
+            items.append(Tagged(f"{tag}-{arch}" if tag else "", child.digest, child.size))
     return items
 
 
-def sign_reference(plan: SigningPlan, registry: Registry, reference: Reference) -> list[Signable]:
+def sign_reference(plan: SigningPlan, registry: Registry, reference: Reference) -> list[Tagged]:
     """Sign what the registry holds at `reference` (an index: its arch images too)."""
     if reference.tag is None:
         raise InputError(f"sign: '{reference}' must name a tag")
     digest, media_type, _ = _resolve(registry, reference)
     items = _members(registry, reference, digest, media_type)
-    # Only arch tags that really name the index's children are signed as such.
+    # Only arch tags that really name the index's children are signed as such; the others
+    # only by a backend that signs digests.
     signable = [items[0]]
     for item in items[1:]:
         head = registry.head_manifest(reference.path, item.tag)
         if head is not None and head[0] == item.digest:
             signable.append(item)
-        elif plan.cosign_key is not None:
-            signable.append(Signable("", item.digest, item.size))
-    dct_items = [i for i in signable if i.tag]
-    if plan.dct is not None and dct_items:
-        plan.dct.sign(reference.name, [Target(i.tag, i.digest, i.size) for i in dct_items])
-    if plan.cosign_key is not None:
-        for digest_ in dict.fromkeys(i.digest for i in signable):
-            cosign.sign(registry, reference.name, reference.path, digest_, plan.cosign_key)
+        elif plan.by_digest:
+            signable.append(Tagged("", item.digest, item.size))
+    for backend in plan.backends:
+        backend.sign(registry, reference, signable)
     return signable
 
 
 def verify_reference(
-    registry: Registry,
-    reference: Reference,
-    *,
-    dct: DCTSigner | None,
-    public_key: ec.EllipticCurvePublicKey | None,
+    registry: Registry, reference: Reference, backends: Sequence[TrustBackend]
 ) -> str:
     """A one-line summary when every check passes; VerificationFailed at the first mismatch."""
-    if dct is None and public_key is None:
+    if not backends:
         raise InputError(
             "verify: nothing to verify with: Docker Content Trust is off and no --key given"
         )
     digest, media_type, _ = _resolve(registry, reference)
     items = _members(registry, reference, digest, media_type)
-    checks: list[str] = []
-    if dct is not None:
-        signed = dct.list_targets(reference.name)
-        by_digest = {t.digest for t in signed.values()}
-        for item in items:
-            if not item.tag:
-                if item.digest not in by_digest:
-                    raise VerificationFailed(f"{reference.name}@{item.digest}: not a signed target")
-                continue
-            target = signed.get(item.tag)
-            if target is None:
-                raise VerificationFailed(
-                    f"{reference.name}:{item.tag}: not signed "
-                    f"(no trust data for this tag at {dct.config.server})"
-                )
-            if target.digest != item.digest:
-                raise VerificationFailed(
-                    f"{reference.name}:{item.tag}: the registry serves {item.digest} "
-                    f"but the signed target is {target.digest}"
-                )
-        checks.append("content trust")
-    if public_key is not None:
-        for item in items:
-            cosign.verify(registry, reference.name, reference.path, item.digest, public_key)
-        checks.append("cosign")
+    checks = [backend.verify(registry, reference, items) for backend in backends]
     kind = f"index of {len(items) - 1} images" if len(items) > 1 else "image"
     return f"verified {reference.familiar()} {digest} ({kind}): {', '.join(checks)}"

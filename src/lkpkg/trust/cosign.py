@@ -9,9 +9,11 @@ repository (`critical.identity.docker-reference`) and the signed manifest digest
 repository or another digest. Signing again appends a layer; an identical signature is not
 added twice. skopeo/containers-image (`sigstoreSigned` policies) and cosign read this layout.
 
-Keys: ECDSA P-256. The private key is PKCS#8 PEM encrypted with a passphrase from the
-environment (`COSIGN_PASSWORD`, cosign's own variable), written with mode 0600; the public key
-is a PEM SubjectPublicKeyInfo, the form cosign and skopeo take with `--key`/`keyPath`.
+Keys: ECDSA P-256. The private key is PKCS#8 PEM encrypted with a passphrase (the CLI reads
+it from `COSIGN_PASSWORD`, cosign's own variable, and passes it here as a value), written
+with mode 0600; the public key is a PEM SubjectPublicKeyInfo, the form cosign and skopeo take
+with `--key`/`keyPath`. The registry is anything with the `lkpkg.registry.protocol.Registry`
+operations: this module knows nothing of the push pipeline.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import base64
 import io
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,7 @@ from lkpkg.errors import InputError, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.model import Descriptor, ImageManifest, canonical_bytes, parse_manifest_bytes
-from lkpkg.pipeline.publish import Registry
+from lkpkg.registry.protocol import Registry
 
 PASSPHRASE_ENV = "COSIGN_PASSWORD"  # noqa: S105 - the name of a variable, not a secret
 SIMPLESIGNING = "application/vnd.dev.cosign.simplesigning.v1+json"
@@ -46,25 +47,21 @@ def signature_tag(digest: str) -> str:
     return f"{algorithm}-{hexpart}.sig"
 
 
-def _passphrase(env: Mapping[str, str]) -> bytes:
-    value = env.get(PASSPHRASE_ENV)
-    if value is None:
+def _passphrase(passphrase: str | None) -> bytes:
+    if passphrase is None:
         raise InputError(f"set {PASSPHRASE_ENV} to the signing key's passphrase")
-    return value.encode()
+    return passphrase.encode()
 
 
-def generate_key_pair(
-    private_path: Path, public_path: Path, env: Mapping[str, str] | None = None
-) -> None:
-    """Write a new ECDSA P-256 key pair; refuses to overwrite an existing private key."""
-    passphrase = _passphrase(os.environ if env is None else env)
+def generate_key_pair(private_path: Path, public_path: Path, passphrase: str | None) -> None:
+    """Write a new ECDSA P-256 key pair; refuses to overwrite an existing private key.
+    `passphrase` None (unset) is refused; "" writes an unencrypted key, as cosign does."""
+    secret = _passphrase(passphrase)
     if private_path.exists():
         raise InputError(f"{private_path}: exists; refusing to overwrite a private key")
     key = ec.generate_private_key(ec.SECP256R1())
     encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase)
-        if passphrase
-        else serialization.NoEncryption()
+        serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
     )
     private_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
@@ -79,21 +76,21 @@ def generate_key_pair(
     public_path.write_bytes(public_pem)
 
 
-def load_private_key(
-    path: Path, env: Mapping[str, str] | None = None
-) -> ec.EllipticCurvePrivateKey:
+def load_private_key(path: Path, passphrase: str | None) -> ec.EllipticCurvePrivateKey:
+    """The signing key in `path`, decrypted with `passphrase` ($COSIGN_PASSWORD; None: unset)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read signing key ({exc.strerror})") from exc
     encrypted = b"ENCRYPTED" in data.split(b"\n", 1)[0]
-    passphrase = _passphrase(os.environ if env is None else env) if encrypted else None
+    secret = _passphrase(passphrase) if encrypted else None
     try:
-        key = serialization.load_pem_private_key(data, password=passphrase or None)
+        key = serialization.load_pem_private_key(data, password=secret or None)
     except (ValueError, TypeError) as exc:
         # cryptography's message may quote nothing secret, but keep ours fixed anyway.
         raise InputError(
-            f"{path}: cannot load signing key (wrong {PASSPHRASE_ENV}, or not a PEM key)"
+            f"{path}: cannot load signing key (wrong {PASSPHRASE_ENV}, or not a PEM key)",
+            hint=f"set {PASSPHRASE_ENV} to the passphrase the key was made with",
         ) from exc
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise InputError(f"{path}: not an ECDSA key")
