@@ -373,3 +373,28 @@ def test_one_tag_cannot_be_signed_as_two_digests(tmp_path, fake_notary):
 def test_repr_shows_no_environment(tmp_path):
     shown = repr(signer(tmp_path, Path("notary"), WORDS))
     assert not any(word in shown for word in WORDS.values())
+
+
+def test_no_trust_or_doctor_module_reads_the_environment():
+    """Settings enter at the CLI: trust/, the doctor and its checks, and pipeline/sign.py
+    take them as values (issue 8)."""
+    src = Path(__file__).resolve().parents[2] / "src" / "lkpkg"
+    modules = [
+        *sorted((src / "trust").glob("*.py")),
+        src / "doctor.py",
+        src / "checks.py",
+        src / "pipeline" / "sign.py",
+        *sorted(src.glob("*/checks.py")),
+    ]
+    readers = [
+        path.relative_to(src)
+        for path in modules
+        if "os.environ" in path.read_text() or "getenv" in path.read_text()
+    ]
+    assert len(modules) > 15 and readers == []
+
+
+def test_trust_does_not_import_the_pipeline():
+    src = Path(__file__).resolve().parents[2] / "src" / "lkpkg" / "trust"
+    importers = [p.name for p in src.glob("*.py") if "lkpkg.pipeline" in p.read_text()]
+    assert importers == []

@@ -1,7 +1,7 @@
 """Where Docker Content Trust data lives for a registry, as docker finds it.
 
 Settings enter once: the CLI reads the environment into `DCTSettings.from_environment`, and
-everything below takes that value (no library module reads `os.environ`).
+everything below takes that value (no library module reads the process environment).
 """
 
 from __future__ import annotations

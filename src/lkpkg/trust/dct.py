@@ -12,12 +12,12 @@ invariants; docker's behaviour quoted below is docker/cli's `cli/trust` and
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lkpkg.errors import LkpkgError, ReferenceError_, TrustError, TrustKeyError
+from lkpkg.fsutil import locked
 from lkpkg.oci.digest import SHA256, invalid_digest_reason
 from lkpkg.oci.tagged import Tagged
 from lkpkg.reference import Reference, is_valid_tag
@@ -305,9 +305,5 @@ def _locked(trust_dir: Path) -> Iterator[None]:
     """Serialise lkpkg's signers on one trust dir: each resets and publishes the changelist of
     the GUN it signs, which would drop another signer's staged changes."""
     trust_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    with (trust_dir / ".lkpkg.lock").open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with locked(trust_dir / ".lkpkg.lock"):
+        yield

@@ -1,9 +1,9 @@
 """Docker Content Trust passphrases: which variables hold them, when each is needed, and how
 they are kept out of every message.
 
-They are read once, at the CLI's edge (`DCTPassphrases.from_environment(os.environ)`), and
-travel as a value from there: no library module reads the environment. The value's `repr`
-says only which are set.
+They are read once, at the CLI's edge (`DCTPassphrases.from_environment` of the process
+environment), and travel as a value from there: no library module reads the environment.
+The value's `repr` says only which are set.
 """
 
 from __future__ import annotations
