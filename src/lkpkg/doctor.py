@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from lkpkg.auth import tls
 from lkpkg.auth.checks import credentials_check
 from lkpkg.auth.dockerconfig import default_config_dir
 from lkpkg.auth.keychain import Keychain
@@ -171,6 +172,7 @@ def run_checks(options: DoctorOptions) -> Iterator[CheckResult]:
                     registry_check,
                     domain,
                     config_dir=config_dir,
+                    tls=tls,
                     insecure=insecure,
                     timeout=options.timeout,
                 ),

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lkpkg.auth import tls
 from lkpkg.checks import CheckResult
 from lkpkg.errors import RegistryError, RegistryUnreachable, TLSConfigError
 from lkpkg.reference import DOCKER_HUB
 from lkpkg.registry.client import RegistryClient
-from lkpkg.registry.transport import TransportConfig, describe_transport_error
+from lkpkg.registry.transport import TlsPolicy, TransportConfig, describe_transport_error
 
 
 def transport_config(timeout: float) -> TransportConfig:
@@ -29,11 +28,13 @@ def registry_check(
     domain: str,
     *,
     config_dir: Path,
+    tls: TlsPolicy,
     insecure: Sequence[str] = (),
     timeout: float,
 ) -> CheckResult:
     """`GET /v2/` at the registry, https first (plain http where docker would allow it);
-    `config_dir` is the docker config directory (its certs.d)."""
+    `config_dir` is the docker config directory (its certs.d), `tls` the TLS policy
+    (`lkpkg.auth.tls`, handed in: the registry package does not import auth)."""
     name = f"registry {domain}"
     client = RegistryClient(
         domain,
