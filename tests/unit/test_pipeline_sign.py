@@ -7,6 +7,7 @@ from typing import BinaryIO
 
 import pytest
 
+from lkpkg.attest.store import ATTESTATION_MANIFEST, REFERENCE_DIGEST, REFERENCE_TYPE
 from lkpkg.errors import InputError, TrustError, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
@@ -135,3 +136,25 @@ def test_verify_needs_a_backend_and_names_the_first_unsigned_item():
         verify_reference(registry, REF, [])
     with pytest.raises(VerificationFailed, match="abc: not signed"):
         verify_reference(registry, REF, [Recorder()])
+
+
+def test_attestation_manifests_beside_the_arches_are_not_arch_members():
+    registry = Manifests()
+    amd64 = image(registry, "abc-amd64", "amd64")
+    sbom = image(registry, "unused", "attestation")
+    attestation = Descriptor(
+        mediatypes.OCI_MANIFEST,
+        sbom.digest,
+        sbom.size,
+        platform=Platform("unknown", "unknown"),
+        annotations={REFERENCE_TYPE: ATTESTATION_MANIFEST, REFERENCE_DIGEST: amd64.digest},
+    )
+    arch = Descriptor(
+        mediatypes.OCI_MANIFEST, amd64.digest, amd64.size, platform=Platform("linux", "amd64")
+    )
+    data = canonical_bytes(ImageIndex(manifests=(arch, attestation)).to_json())
+    top = registry.put("abc", data, mediatypes.OCI_INDEX)
+    backend = Recorder()
+    sign_items(SigningPlan((backend,)), registry, REF, [top])
+    assert backend.signed == [top, amd64]
+    assert "index of 1 images" in verify_reference(registry, REF, [backend])

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lkpkg.attest.store import is_attestation
 from lkpkg.errors import InputError, NameUnknown, TrustError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import ImageIndex, parse_manifest_bytes
@@ -122,7 +123,9 @@ def _resolve(registry: Registry, reference: Reference) -> tuple[str, str, int]:
 def _members(
     registry: Registry, reference: Reference, digest: str, media_type: str
 ) -> list[Tagged]:
-    """The tag itself and, for an index, each per-arch manifest under its TAG-ARCH name."""
+    """The tag itself and, for an index, each per-arch manifest under its TAG-ARCH name.
+    Attestation manifests (SBOM, provenance) beside the arch images are not members: no tag
+    names them and no platform pulls them; the index's own signature covers their digests."""
     tag = reference.tag or ""
     head = registry.head_manifest(reference.path, digest)
     items = [Tagged(tag, digest, head[2] if head else 0)]
@@ -132,6 +135,8 @@ def _members(
     index = parse_manifest_bytes(body)
     if isinstance(index, ImageIndex):
         for child in index.manifests:
+            if is_attestation(child):
+                continue
             arch = child.platform.architecture if child.platform else "unknown"
             items.append(Tagged(f"{tag}-{arch}" if tag else "", child.digest, child.size))
     return items
