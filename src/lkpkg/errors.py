@@ -50,9 +50,11 @@ class InputError(LkpkgError):
 class BuildYmlError(InputError):
     """A build.yml is malformed; the message starts with `path:line:`."""
 
-    def __init__(self, path: str, line: int | None, message: str) -> None:
+    def __init__(
+        self, path: str, line: int | None, message: str, *, hint: str | None = None
+    ) -> None:
         where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
+        super().__init__(f"{where}: {message}", hint=hint)
         self.path = path
         self.line = line
 
@@ -74,8 +76,10 @@ class GitError(LkpkgError):
 class BuildError(LkpkgError):
     """A builder ran and failed. `tail` holds its last output lines, printed before the error."""
 
-    def __init__(self, message: str, tail: list[str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, tail: list[str] | None = None, *, hint: str | None = None
+    ) -> None:
+        super().__init__(message, hint=hint)
         self.tail = tail or []
 
 

@@ -533,7 +533,6 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
     from lkpkg.auth import tls
     from lkpkg.builders.select import builders
     from lkpkg.cache.layout import Cache
-    from lkpkg.oci.tagged import Tagged
     from lkpkg.package.model import load_packages
     from lkpkg.pipeline.push import push_package
     from lkpkg.pipeline.sign import plan_signing, sign_items
@@ -573,7 +572,7 @@ def test_a_late_signature_never_leaves_a_stale_index_signed(world, monkeypatch):
                 platforms=[Platform("linux", "arm64")],
             )
             host_b_pushed.append(True)
-        sign_items(plan, registry, package.reference(), [Tagged(*w) for w in written])
+        sign_items(plan, registry, package.reference(), list(written))
         return plan.kinds
 
     push_package(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lkpkg.cli.build import execute, plan_run
-from lkpkg.cli.common import PushOptions
+from lkpkg.oci.model import Platform
+from lkpkg.package.model import load_packages
+from lkpkg.pipeline.run import RunOptions, execute, plan_run
 from lkpkg.pipeline.schedule import Failed, Succeeded
+from lkpkg.progress import PlainProgress
 from tests.conftest import git
 
 
@@ -24,32 +26,16 @@ def test_an_unexpected_exception_keeps_its_traceback_and_others_still_run(tmp_pa
     git(repo, "init", "-q")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "two packages")
-    options = PushOptions(
-        org=None,
-        hash_=None,
-        platforms="linux/amd64",
-        builder="auto",
-        builder_hosts=(),
-        force=False,
-        verbose=False,
-        allow_dirty=False,
-        releases=(),
-        notrust=True,
-        sign_key=None,
-        trust_ca=None,
-        insecure=(),
-        cache_dir=None,
-        jobs=1,
-        progress="plain",
-    )
-    plan = plan_run(options, [one, two])
+    options = RunOptions(platforms=(Platform("linux", "amd64"),), jobs=1)
+    plan = plan_run(load_packages([one, two]), options)
 
-    def work(number: int, progress: object) -> str:
+    def work(number: int, emit: object) -> str:
         if plan.packages[number].spec.image == "one":
             raise ZeroDivisionError("a bug, not a user error")
         return "done"
 
-    outcomes, _ = execute(options, plan, work)
+    with PlainProgress() as display:
+        outcomes = execute(plan, work, jobs=options.jobs, on_event=display)
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: a bug, not a user error" in err
     by_image = {plan.packages[i].spec.image: o for i, o in enumerate(outcomes)}

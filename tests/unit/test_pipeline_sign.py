@@ -12,7 +12,7 @@ from lkpkg.errors import InputError, TrustError, VerificationFailed
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform, canonical_bytes
-from lkpkg.oci.tagged import Tagged
+from lkpkg.oci.tagged import Manifest, ManifestInfo, Tagged
 from lkpkg.pipeline.sign import SigningPlan, sign_items, sign_reference, verify_reference
 from lkpkg.reference import Reference
 from lkpkg.registry.protocol import Registry
@@ -46,13 +46,15 @@ class Manifests:
     ) -> None:
         raise AssertionError("no blob is uploaded by these backends")
 
-    def head_manifest(self, repo: str, ref: str) -> tuple[str, str, int] | None:
+    def head_manifest(self, repo: str, ref: str) -> ManifestInfo | None:
         found = self.by_ref.get(ref)
-        return None if found is None else (sha256_digest(found[0]), found[1], len(found[0]))
+        if found is None:
+            return None
+        return ManifestInfo(sha256_digest(found[0]), found[1], len(found[0]))
 
-    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]:
+    def get_manifest(self, repo: str, ref: str) -> Manifest:
         data, media_type = self.by_ref[ref]
-        return data, media_type, sha256_digest(data)
+        return Manifest(data, media_type, sha256_digest(data))
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str:
         return self.put(ref, data, media_type).digest

@@ -11,8 +11,9 @@ from lkpkg.builders.buildah import BuildahBuilder
 from lkpkg.builders.docker import DockerBuilder
 from lkpkg.errors import EnvironmentProblem, InputError
 from lkpkg.oci.model import Platform
+from lkpkg.settings import BUILDER_CHOICES
 
-BUILDER_NAMES = ("auto", "buildah", "docker")
+BUILDER_NAMES = BUILDER_CHOICES
 # The order `auto` tries builders in: buildah first (daemonless), then a Docker engine.
 BUILDER_ORDER = ("buildah", "docker")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from lkpkg.cli.common import (
-    Registries,
     cache_option,
     insecure_option,
     notrust_option,
@@ -20,6 +20,7 @@ from lkpkg.errors import LkpkgError
 from lkpkg.importer import import_rootfs
 from lkpkg.platforms import host_platform
 from lkpkg.reference import Reference
+from lkpkg.registry.pool import RegistryPool
 
 key_option = click.option(
     "--key",
@@ -98,7 +99,7 @@ def cache_pull(
     refs = [Reference.parse(r) for r in references]
     wanted = parse_platforms(platforms)
     store = open_cache(cache_dir)
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
     try:
         verifier = Verifier(policy, registries)
 
@@ -124,7 +125,7 @@ def _published(
     names: Sequence[str], store_refs: dict[str, str], insecure: Sequence[str]
 ) -> list[str]:
     """The names whose digest the registry serves under the same name; one line for each other."""
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
     keep: list[str] = []
     try:
         for name in names:

@@ -1,27 +1,25 @@
-"""What the commands share: option groups, the cache, registry clients, builders."""
+"""What the commands share: option groups, and settings resolved once from flags and the
+environment (the only place, with each command's own flags, that reads `os.environ`)."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from lkpkg.builders.base import Builder, EngineSettings
-from lkpkg.builders.select import BUILDER_NAMES, builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
 from lkpkg.platforms import validate_platform
-from lkpkg.progress import PROGRESS_MODES
-
-if TYPE_CHECKING:
-    from lkpkg.auth.keychain import Keychain
-    from lkpkg.registry.client import RegistryClient
+from lkpkg.settings import (
+    BUILDER_CHOICES,
+    PROGRESS_CHOICES,
+    Settings,
+    resolve_settings,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -43,6 +41,12 @@ def parse_platforms(value: str | None) -> list[Platform] | None:
 
 def open_cache(path: Path | None) -> Cache:
     return Cache(path or default_cache_dir(os.environ))
+
+
+def settings(**flags: Any) -> Settings:
+    """This command's settings: its flags (click already folded in their LKPKG_* variables),
+    then the environment, read here once."""
+    return resolve_settings(os.environ, **flags)
 
 
 def echo_err(message: str) -> None:
@@ -100,7 +104,7 @@ def sign_key_option(
 
 builder_option = click.option(
     "--builder",
-    type=click.Choice(BUILDER_NAMES),
+    type=click.Choice(BUILDER_CHOICES),
     envvar="LKPKG_BUILDER",
     default="auto",
     show_default=True,
@@ -178,7 +182,7 @@ run_options = options(
     ),
     click.option(
         "--progress",
-        type=click.Choice(PROGRESS_MODES),
+        type=click.Choice(PROGRESS_CHOICES),
         default="auto",
         show_default=True,
         envvar="LKPKG_PROGRESS",
@@ -191,80 +195,3 @@ run_options = options(
         help="Print a JSON summary of every package on stdout instead of one line each.",
     ),
 )
-
-
-@dataclass(frozen=True)
-class PushOptions:
-    """Every option of build and push, as the commands receive them."""
-
-    org: str | None
-    hash_: str | None
-    platforms: str | None
-    builder: str
-    builder_hosts: Sequence[str]
-    force: bool
-    verbose: bool
-    allow_dirty: bool
-    releases: Sequence[str]
-    notrust: bool
-    sign_key: Path | None
-    trust_ca: Path | None
-    insecure: Sequence[str]
-    cache_dir: Path | None
-    jobs: int | None = None
-    progress: str = "auto"
-    json_output: bool = False
-    sbom: bool = True
-    provenance: bool = True
-
-
-class Registries:
-    """One registry client per registry host for the whole run (connections and tokens reused)."""
-
-    def __init__(self, insecure: Sequence[str]) -> None:
-        self._insecure = [h for item in insecure for h in item.split(",") if h]
-        self._clients: dict[str, RegistryClient] = {}
-        self._keychain: Keychain | None = None
-        # Packages are pushed from several threads; each registry must still get one client.
-        self._lock = threading.Lock()
-
-    def __call__(self, domain: str) -> RegistryClient:
-        with self._lock:
-            if domain not in self._clients:
-                # Imported on first use: only commands that talk to a registry pay for
-                # httpx, TLS and credential helpers at start-up.
-                from lkpkg.auth import tls
-                from lkpkg.auth.dockerconfig import default_config_dir
-                from lkpkg.auth.keychain import Keychain
-                from lkpkg.registry.client import RegistryClient
-
-                if self._keychain is None:
-                    self._keychain = Keychain(env=os.environ)
-                self._clients[domain] = RegistryClient(
-                    domain,
-                    keychain=self._keychain,
-                    tls=tls,
-                    insecure=self._insecure,
-                    config_dir=default_config_dir(os.environ),
-                )
-            return self._clients[domain]
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-
-
-def builders_for(options: PushOptions) -> Callable[[Platform], Builder]:
-    """The builder per platform, safe to ask from several threads (each made and checked once)."""
-    choose = builders(
-        options.builder,
-        parse_builder_hosts(options.builder_hosts),
-        EngineSettings.from_environ(os.environ),
-    )
-    lock = threading.Lock()
-
-    def builder_for(platform: Platform) -> Builder:
-        with lock:
-            return choose(platform)
-
-    return builder_for

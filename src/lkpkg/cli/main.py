@@ -1,8 +1,9 @@
 """The `lkpkg` command: flags in, library calls, errors out as one line and an exit code.
 
 No business logic lives here (see ko's CLI): each command, in the module of its concept
-(build, trust, cache), builds its options, calls the library and prints. `LkpkgError` is
-caught once, in `main`; anything else is a bug and keeps its traceback.
+(build, trust, cache), resolves its `Settings` once, builds its options, calls the library
+and renders. `LkpkgError` is caught once, in `main`, and printed as `lkpkg: error: MESSAGE`
+(then `lkpkg: hint: HINT` when it has one); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import Registries, insecure_option, notrust_option, trust_ca_option
+from lkpkg.cli.common import insecure_option, notrust_option, trust_ca_option
 from lkpkg.errors import LkpkgError
+from lkpkg.registry.pool import RegistryPool
 
 
 @click.command()
@@ -82,7 +84,7 @@ def pin(
         for package in load_packages(list(update_dirs), org=org):
             ref = package.reference()
             updates[ref.name] = ref
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
     try:
         verifier = Verifier(policy, registries)
         pinner = Pinner(registries, verifier, check=check, updates=updates)

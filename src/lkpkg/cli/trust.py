@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from lkpkg.cli.common import (
-    Registries,
     insecure_option,
     notrust_option,
     sign_key_option,
@@ -18,6 +17,7 @@ from lkpkg.cli.common import (
 from lkpkg.errors import InputError
 from lkpkg.pipeline.sign import dct_signer, plan_signing, sign_reference, verify_reference
 from lkpkg.reference import Reference
+from lkpkg.registry.pool import RegistryPool
 from lkpkg.trust.backend import CosignBackend, DCTBackend, TrustBackend
 from lkpkg.trust.config import DCTSettings
 from lkpkg.trust.cosign import PASSPHRASE_ENV, generate_key_pair, load_public_key
@@ -52,7 +52,7 @@ def sign(
     )
     if not plan.kinds:
         raise InputError("sign: nothing to sign with: --notrust and no --sign-key")
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
     try:
         signed = sign_reference(plan, registries(ref.domain), ref)
     finally:
@@ -88,7 +88,7 @@ def verify(
         backends.append(DCTBackend(dct_signer(ref, settings, trust_ca)))
     if key is not None:
         backends.append(CosignBackend(public_key=load_public_key(key)))
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
     try:
         summary = verify_reference(registries(ref.domain), ref, backends)
     finally:

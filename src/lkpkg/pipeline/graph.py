@@ -5,7 +5,7 @@ A package depends on another package of the same run when
   package directory) and PATH is that package's directory; or
 - its Dockerfile has a `FROM` naming that package's repository (ORG/IMAGE, any tag or digest:
   a pinned `FROM linuxkit/alpine:<hash>` is linuxkit's own idiom), as `from_images` reads it
-  with the package's build args.
+  with the build args the build will pass (`building.build_args`, the one definition).
 
 Packages outside the run are never waited for: `@lkt:pkg:` pointing elsewhere only resolves
 to that package's tag when the build runs, and a `FROM` of an image nobody in the run builds
@@ -17,12 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
 from lkpkg.builders.dockerfile import from_images
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.package.model import Package, lkt_target
-from lkpkg.pipeline.build import DEFAULT_SOURCE
+from lkpkg.pipeline.building import build_args
 from lkpkg.pipeline.schedule import priority_order
 from lkpkg.reference import Reference
 
@@ -50,18 +51,6 @@ class PackageGraph:
         """The order `-j 1` builds in: every package after what it needs; among packages free
         to go, the one most others wait on, then argument order."""
         return priority_order([self.needs(i) for i in range(len(self.packages))])
-
-
-def _arg_values(package: Package) -> dict[str, str]:
-    """The build args a Dockerfile's FROM lines see, as far as they name images: linuxkit's
-    automatic ones that can appear in an image name, then build.yml's (resolved at load)."""
-    values = {
-        "SOURCE": package.spec.gitrepo or DEFAULT_SOURCE,
-        "PKG_HASH": package.hash,
-        "PKG_IMAGE": package.repository,
-    }
-    values.update(package.build_args)
-    return values
 
 
 def _repository(image: str) -> str | None:
@@ -100,7 +89,7 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
             if target is not None and target in by_directory and by_directory[target] != number:
                 found.setdefault(by_directory[target], f"buildArgs {key}={value}")
         dockerfile = package.directory / package.spec.dockerfile
-        for image in from_images(dockerfile, _arg_values(package)):
+        for image in from_images(dockerfile, build_args(package)):
             repository = _repository(image)
             for other in by_repository.get(repository or "", []):
                 if other != number:
@@ -118,26 +107,18 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
 def find_cycle(graph: PackageGraph) -> list[int] | None:
     """A cycle as a path that starts and ends at the same package, or None.
 
-    Depth-first from each package in argument order, needs in index order, so the same input
-    always names the same cycle.
+    Found by `graphlib`; named from its lowest-numbered package and in the direction of
+    "needs", so the same input always names the same cycle the same way.
     """
-    unvisited, in_progress, finished = 0, 1, 2
-    state = [unvisited] * len(graph.packages)
-    for root in range(len(graph.packages)):
-        if state[root] != unvisited:
-            continue
-        path = [root]
-        pending = [iter(sorted(graph.needs(root)))]
-        state[root] = in_progress
-        while pending:
-            step = next(pending[-1], None)
-            if step is None:
-                state[path.pop()] = finished
-                pending.pop()
-            elif state[step] == in_progress:
-                return [*path[path.index(step) :], step]
-            elif state[step] == unvisited:
-                state[step] = in_progress
-                path.append(step)
-                pending.append(iter(sorted(graph.needs(step))))
+    sorter: TopologicalSorter[int] = TopologicalSorter()
+    for number in range(len(graph.packages)):
+        sorter.add(number, *sorted(graph.needs(number)))
+    try:
+        sorter.prepare()
+    except CycleError as error:
+        # graphlib lists each node before the one that needs it; "needs" runs the other way.
+        cycle = list(reversed(error.args[1][:-1]))
+        start = cycle.index(min(cycle))
+        ring = cycle[start:] + cycle[:start]
+        return [*ring, ring[0]]
     return None

@@ -21,13 +21,13 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.platform import cached_image_platform
 from lkpkg.errors import InputError, RegistryError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
+from lkpkg.oci.index import platform_index
 from lkpkg.oci.model import (
     Descriptor,
     ImageIndex,
@@ -47,14 +47,6 @@ MAX_INDEX_ROUNDS = 50
 UPLOAD_WORKERS = 4
 
 
-@dataclass(frozen=True)
-class ArchPush:
-    arch: str
-    digest: str
-    size: int
-    uploaded: bool
-
-
 def push_image(
     registry: Registry,
     repo: str,
@@ -63,11 +55,14 @@ def push_image(
     manifest: Descriptor,
     *,
     workers: int = UPLOAD_WORKERS,
-    on_blob: Callable[[str, int], None] | None = None,
+    on_blob: Callable[[Descriptor, ImageManifest], None] | None = None,
 ) -> bool:
-    """Push one image from the cache under `tag`; False when the registry already had it."""
+    """Push one image from the cache under `tag`; False when the registry already had it.
+
+    `on_blob(blob, image)` is told of each blob once the registry has it (progress).
+    """
     current = registry.head_manifest(repo, tag)
-    if current is not None and current[0] == manifest.digest:
+    if current is not None and current.digest == manifest.digest:
         return False
     body = cache.read_blob(manifest.digest)
     parsed = parse_manifest_bytes(body)
@@ -78,7 +73,7 @@ def push_image(
     def upload(blob: Descriptor) -> None:
         registry.upload_blob(repo, blob.digest, blob.size, lambda: cache.open_blob(blob.digest))
         if on_blob is not None:
-            on_blob(blob.digest, blob.size)
+            on_blob(blob, parsed)
 
     # Blobs in parallel, but all of them before the manifest: the ordering invariant.
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
@@ -107,8 +102,7 @@ class PlatformOf:
             cached = cached_image_platform(self._cache, digest)
             if cached is not None:
                 return cached.platform
-        body, _, _ = self._registry.get_manifest(self._repo, digest)
-        parsed = parse_manifest_bytes(body)
+        parsed = parse_manifest_bytes(self._registry.get_manifest(self._repo, digest).data)
         if not isinstance(parsed, ImageManifest):
             return None
         sink = io.BytesIO()
@@ -124,15 +118,13 @@ def _arch_entries(
         head = registry.head_manifest(repo, f"{tag}-{arch}")
         if head is None:
             continue
-        digest, media_type, size = head
-        if media_type not in mediatypes.MANIFEST_TYPES:
+        if head.media_type not in mediatypes.MANIFEST_TYPES:
             continue
-        platform = platform_of(digest)
+        platform = platform_of(head.digest)
         if platform is None:
             continue
-        entries.append(Descriptor(media_type, digest, size, platform=platform))
-    entries.sort(key=lambda d: (str(d.platform), d.digest))
-    return entries
+        entries.append(Descriptor(head.media_type, head.digest, head.size, platform=platform))
+    return list(platform_index(entries).manifests)
 
 
 def publish_index(
@@ -154,11 +146,11 @@ def publish_index(
         entries = _arch_entries(registry, repo, tag, arches, platform_of)
         if not entries:
             raise RegistryError(f"{repo}:{tag}: no {tag}-ARCH image in the registry to index")
-        data = canonical_bytes(ImageIndex(manifests=tuple(entries)).to_json())
+        data = canonical_bytes(platform_index(entries).to_json())
         digest = sha256_digest(data)
         descriptor = Descriptor(mediatypes.OCI_INDEX, digest, len(data))
         current = registry.head_manifest(repo, tag)
-        if current is not None and current[0] == digest:
+        if current is not None and current.digest == digest:
             return descriptor  # nothing to write, so nothing of ours to verify
         if guard is not None:
             guard(_current_index(registry, repo, tag) if current else None, entries)
@@ -166,14 +158,13 @@ def publish_index(
         time.sleep(random.uniform(*settle))  # noqa: S311 - jitter, not cryptography
         again = _arch_entries(registry, repo, tag, arches, platform_of)
         now = registry.head_manifest(repo, tag)
-        if again == entries and now is not None and now[0] == digest:
+        if again == entries and now is not None and now.digest == digest:
             return descriptor
     raise RegistryError(f"{repo}:{tag}: the index kept changing under concurrent pushes; run again")
 
 
 def _current_index(registry: Registry, repo: str, tag: str) -> ImageIndex | None:
-    body, _, _ = registry.get_manifest(repo, tag)
-    parsed = parse_manifest_bytes(body)
+    parsed = parse_manifest_bytes(registry.get_manifest(repo, tag).data)
     return parsed if isinstance(parsed, ImageIndex) else None
 
 

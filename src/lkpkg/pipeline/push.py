@@ -1,6 +1,7 @@
 """Pushing packages — the seed's `make push`, without manifest-tool: build what neither the
 cache nor the registry has, publish each arch image and the index (pipeline/publish.py),
-push release tags that never move, and hand everything written to the signer.
+push release tags that never move, and hand everything written to the signer. Progress is
+reported as typed events (pipeline/events.py).
 """
 
 from __future__ import annotations
@@ -8,34 +9,62 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
 from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
-from lkpkg.oci.model import Descriptor, Platform, parse_manifest_bytes
+from lkpkg.oci.model import Descriptor, ImageManifest, Platform, parse_manifest_bytes
+from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
-from lkpkg.pipeline.build import build_package, target_platforms
+from lkpkg.pipeline.building import build_package, target_platforms
+from lkpkg.pipeline.events import (
+    BlobProgress,
+    Emit,
+    FoundInRegistry,
+    ImagePushed,
+    IndexResigned,
+    IndexWritten,
+    Released,
+    Signed,
+    ignore,
+)
 from lkpkg.pipeline.publish import (
-    ArchPush,
     PlatformOf,
     publish_index,
     push_image,
     release_guard,
 )
-from lkpkg.reference import is_valid_tag
+from lkpkg.reference import Reference, is_valid_tag
 from lkpkg.registry.protocol import Registry
 
 # Re-signing rounds when other hosts keep changing the index (see _sign_until_settled).
 MAX_SIGN_ROUNDS = 20
 
 
+# What signing is handed: every tag a push wrote; it answers with the kinds it signed with.
+Sign = Callable[[Sequence[Tagged]], tuple[str, ...]]
+# The git tags pointing at a commit of the repository at a path.
+TagsAt = Callable[[Path, str], tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ArchImage:
+    """An arch image a push published: `image` is its TAG-ARCH; `uploaded` is False when the
+    registry had it already."""
+
+    arch: str
+    image: Tagged
+    uploaded: bool
+
+
 @dataclass(frozen=True)
 class PushResult:
     reference: str
     index: Descriptor
-    arches: tuple[ArchPush, ...]
+    arches: tuple[ArchImage, ...]
     built: tuple[str, ...]
     releases: tuple[str, ...]
     signed: tuple[str, ...] = ()
@@ -53,17 +82,18 @@ def push_package(
     hash_given: bool = False,
     releases: Sequence[str] | None = None,
     verbose: bool = False,
-    report: Callable[[str], None] = lambda _: None,
-    sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]] | None = None,
-    on_blob: Callable[[str, str, int], None] | None = None,
+    source_date_epoch: int | None = None,
+    emit: Emit = ignore,
+    sign: Sign | None = None,
     attest: AttestOptions = EVERY_ATTESTATION,
+    git_tags: TagsAt = tags_at,
 ) -> PushResult:
     """Build what is missing (cache, then registry, then builder), push, index, release, sign.
 
-    `sign` receives every (tag, digest, size) this push wrote — the arch tags, the index and
-    release tags — once they are all in the registry, and returns the kinds it signed with.
-    `on_blob(arch, digest, size)` is told of each blob of an arch image once the registry
-    has it (progress displays).
+    `sign` receives every tag this push wrote — the arch tags, the index and release tags —
+    once they are all in the registry, and returns the kinds it signed with. Progress, down
+    to each blob the registry receives, goes to `emit`. `git_tags(top, commit)` names the
+    default releases (a run passes one that asks git once per repository commit).
     """
     reference = package.reference()
     if package.dirty and not (allow_dirty or hash_given):
@@ -71,7 +101,7 @@ def push_package(
             f"{package.directory}: refusing to push a dirty package ({package.tag}); "
             "commit first, or pass --allow-dirty or --hash"
         )
-    release_tags = list(releases) if releases is not None else _tags_at_head(package)
+    release_tags = list(releases) if releases is not None else _tags_at_head(package, git_tags)
     if release_tags and package.dirty:
         raise InputError(f"{package.directory}: cannot release a dirty package")
     for release in release_tags:
@@ -83,8 +113,7 @@ def push_package(
     built: list[str] = []
     missing = []
     for platform in targets:
-        arch_ref = str(package.arch_reference(platform.architecture))
-        in_cache = cache.resolve(arch_ref) is not None
+        in_cache = cache.resolve(str(package.arch_reference(platform.architecture))) is not None
         if force or (
             not in_cache
             and registry.head_manifest(repo, f"{package.tag}-{platform.architecture}") is None
@@ -98,17 +127,19 @@ def push_package(
             platforms=missing,
             force=force,
             verbose=verbose,
-            report=report,
+            source_date_epoch=source_date_epoch,
+            emit=emit,
             attest=attest,
         )
         built = [p.platform.architecture for p in result.platforms if p.built]
 
-    pushed: list[ArchPush] = []
+    pushed: list[ArchImage] = []
     for platform in targets:
         arch = platform.architecture
-        local = cache.resolve(str(package.arch_reference(arch)))
+        arch_ref = package.arch_reference(arch)
+        local = cache.resolve(str(arch_ref))
         if local is None:
-            report(f"{reference.familiar()}-{arch}: already in the registry")
+            emit(FoundInRegistry(arch_ref, arch))
             continue
         uploaded = push_image(
             registry,
@@ -116,46 +147,61 @@ def push_package(
             f"{package.tag}-{arch}",
             cache,
             local,
-            on_blob=None if on_blob is None else functools.partial(on_blob, arch),
+            on_blob=functools.partial(_blob_progress, emit, arch_ref, arch),
         )
-        report(
-            f"{reference.familiar()}-{arch}: {'pushed' if uploaded else 'unchanged'} {local.digest}"
+        emit(ImagePushed(arch_ref, arch, local.digest, uploaded))
+        pushed.append(
+            ArchImage(arch, Tagged(arch_ref.tag or "", local.digest, local.size), uploaded)
         )
-        pushed.append(ArchPush(arch, local.digest, local.size, uploaded))
 
     platform_of = PlatformOf(registry, repo, cache)
     index = publish_index(registry, repo, package.tag, platform_of=platform_of)
-    report(f"{reference.familiar()}: index {index.digest}")
+    emit(IndexWritten(reference, index.digest))
 
-    written = [(f"{package.tag}-{p.arch}", p.digest, p.size) for p in pushed]
-    written.append((package.tag, index.digest, index.size))
+    written = [p.image for p in pushed]
+    written.append(Tagged(package.tag, index.digest, index.size))
 
     for release in release_tags:
-        for arch_push in pushed:
-            _release_arch(registry, repo, release, arch_push, cache)
-            written.append((f"{release}-{arch_push.arch}", arch_push.digest, arch_push.size))
+        for arch_image in pushed:
+            _release_arch(registry, repo, release, arch_image, cache)
+            written.append(
+                Tagged(
+                    f"{release}-{arch_image.arch}", arch_image.image.digest, arch_image.image.size
+                )
+            )
         released = publish_index(
             registry, repo, release, platform_of=platform_of, guard=release_guard(repo, release)
         )
-        written.append((release, released.digest, released.size))
-        report(f"{reference.with_tag(release).familiar()}: released")
+        written.append(Tagged(release, released.digest, released.size))
+        emit(Released(reference.with_tag(release)))
     signed = sign(written) if sign is not None else ()
     if signed and sign is not None:
-        report(f"{reference.familiar()}: signed {len(written)} tags ({', '.join(signed)})")
-        index = _sign_until_settled(registry, repo, package.tag, index, platform_of, sign, report)
+        emit(Signed(reference, len(written), signed))
+        index = _sign_until_settled(registry, repo, reference, index, platform_of, sign, emit)
     return PushResult(
         str(reference), index, tuple(pushed), tuple(built), tuple(release_tags), signed
+    )
+
+
+def _blob_progress(
+    emit: Emit, reference: Reference, arch: str, blob: Descriptor, image: ImageManifest
+) -> None:
+    blobs = [*image.layers, image.config]
+    emit(
+        BlobProgress(
+            reference, arch, blob.digest, blob.size, len(blobs), sum(b.size for b in blobs)
+        )
     )
 
 
 def _sign_until_settled(
     registry: Registry,
     repo: str,
-    tag: str,
+    reference: Reference,
     signed: Descriptor,
     platform_of: PlatformOf,
-    sign: Callable[[Sequence[tuple[str, str, int]]], tuple[str, ...]],
-    report: Callable[[str], None],
+    sign: Sign,
+    emit: Emit,
 ) -> Descriptor:
     """Make the signed index the one the registry serves, under concurrent pushers.
 
@@ -165,39 +211,37 @@ def _sign_until_settled(
     once more and sign that. Whoever signs last has checked after signing, so the last
     signature always names what the registry serves.
     """
+    tag = reference.tag or ""
     for _ in range(MAX_SIGN_ROUNDS):
         current = registry.head_manifest(repo, tag)
-        if current is None or current[0] == signed.digest:
+        if current is None or current.digest == signed.digest:
             return signed
         signed = publish_index(registry, repo, tag, platform_of=platform_of)
-        sign([(tag, signed.digest, signed.size)])
-        report(f"{repo}:{tag}: index changed under a concurrent push; signed {signed.digest}")
+        sign([Tagged(tag, signed.digest, signed.size)])
+        emit(IndexResigned(reference, signed.digest))
     return signed
 
 
 def _release_arch(
-    registry: Registry, repo: str, release: str, arch_push: ArchPush, cache: Cache
+    registry: Registry, repo: str, release: str, arch_image: ArchImage, cache: Cache
 ) -> None:
-    tag = f"{release}-{arch_push.arch}"
+    tag = f"{release}-{arch_image.arch}"
+    digest = arch_image.image.digest
     current = registry.head_manifest(repo, tag)
     if current is not None:
-        if current[0] != arch_push.digest:
+        if current.digest != digest:
             raise InputError(
-                f"release {repo}:{tag} already points at {current[0]}; "
-                f"refusing to move it to {arch_push.digest}"
+                f"release {repo}:{tag} already points at {current.digest}; "
+                f"refusing to move it to {digest}"
             )
         return
-    body = cache.read_blob(arch_push.digest)
+    body = cache.read_blob(digest)
     registry.put_manifest(repo, tag, body, parse_manifest_bytes(body).media_type)
 
 
-def _tags_at_head(package: Package) -> list[str]:
+def _tags_at_head(package: Package, tags: TagsAt) -> list[str]:
     """Git tags on HEAD of the package's repository: linuxkit's default release names."""
     if package.head is None or package.dirty:
         return []
     top = repository_top(package.directory)
-    return list(_tags_at(top or package.directory, package.head.commit))
-
-
-# Every package of a repository asks the same question: one git process per commit.
-_tags_at = functools.lru_cache(maxsize=64)(tags_at)
+    return list(tags(top or package.directory, package.head.commit))

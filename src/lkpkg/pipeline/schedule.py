@@ -8,7 +8,9 @@ lowest index; so with `jobs=1` the run is sequential and in a fixed order. When 
 fails, every item that needs it, directly or not, is blocked at once: never started, and
 reported with the failures that blocked it. Items that do not depend on a failure carry on.
 
-The graph must be acyclic (`graph.package_graph` guarantees it for packages).
+The graph must be acyclic (`graph.package_graph` guarantees it for packages). The
+topological bookkeeping is the standard library's `graphlib.TopologicalSorter`; this module
+adds the threads, the priority among ready items and the failure policy.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from graphlib import CycleError, TopologicalSorter
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -60,11 +63,14 @@ def run_graph(
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
     count = len(needs)
-    waiting_on = [set(n) for n in needs]
     dependents = _dependents(needs)
-    height = _heights(needs, dependents)
+    height = _heights(needs)
+    # graphlib hands out the items whose needs are all done; a failed item is never marked
+    # done, so nothing downstream of it is ever handed out.
+    sorter = _sorter(needs)
+    sorter.prepare()
     outcomes: dict[int, Outcome[T]] = {}
-    pending = set(range(count))
+    ready: set[int] = set()
     running: dict[Future[T], int] = {}
 
     def block_dependents(failed: int) -> None:
@@ -80,7 +86,7 @@ def run_graph(
             if isinstance(earlier, Blocked):
                 outcomes[item] = Blocked(tuple(sorted({*earlier.by, failed})))
             else:
-                pending.discard(item)
+                ready.discard(item)
                 outcomes[item] = Blocked((failed,))
                 if on_blocked is not None:
                     on_blocked(item, (failed,))
@@ -88,25 +94,23 @@ def run_graph(
 
     with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="lkpkg-job") as pool:
         try:
-            while pending or running:
-                ready = sorted(
-                    (i for i in pending if not waiting_on[i]), key=lambda i: (-height[i], i)
-                )
-                for item in ready[: jobs - len(running)]:
-                    pending.discard(item)
+            while True:
+                ready.update(i for i in sorter.get_ready() if i not in outcomes)
+                chosen = sorted(ready, key=lambda i: (-height[i], i))[: jobs - len(running)]
+                for item in chosen:
+                    ready.discard(item)
                     if on_start is not None:
                         on_start(item)
                     running[pool.submit(work, item)] = item
-                if not running:  # cannot happen in an acyclic graph; never spin
-                    raise RuntimeError(f"nothing can start, yet {sorted(pending)} wait")
+                if not running:
+                    break  # what is left is blocked by a failure
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in sorted(done, key=running.__getitem__):
                     item = running.pop(future)
                     error = future.exception()
                     if error is None:
                         outcomes[item] = Succeeded(future.result())
-                        for dependent in dependents[item]:
-                            waiting_on[dependent].discard(item)
+                        sorter.done(item)
                     elif isinstance(error, Exception):
                         outcomes[item] = Failed(error)
                         if on_failed is not None:
@@ -122,18 +126,25 @@ def run_graph(
 
 def priority_order(needs: Sequence[Collection[int]]) -> list[int]:
     """The order `run_graph` starts items in with `jobs=1` when nothing fails."""
-    dependents = _dependents(needs)
-    height = _heights(needs, dependents)
-    waiting_on = [set(n) for n in needs]
-    pending = set(range(len(needs)))
+    height = _heights(needs)
+    sorter = _sorter(needs)
+    sorter.prepare()
+    ready: set[int] = set()
     order: list[int] = []
-    while pending:
-        item = min((i for i in pending if not waiting_on[i]), key=lambda i: (-height[i], i))
-        pending.discard(item)
+    while sorter.is_active():
+        ready.update(sorter.get_ready())
+        item = min(ready, key=lambda i: (-height[i], i))
+        ready.discard(item)
         order.append(item)
-        for dependent in dependents[item]:
-            waiting_on[dependent].discard(item)
+        sorter.done(item)
     return order
+
+
+def _sorter(needs: Sequence[Collection[int]]) -> TopologicalSorter[int]:
+    sorter: TopologicalSorter[int] = TopologicalSorter()
+    for item, required in enumerate(needs):
+        sorter.add(item, *sorted(set(required)))
+    return sorter
 
 
 def _dependents(needs: Sequence[Collection[int]]) -> list[list[int]]:
@@ -144,17 +155,16 @@ def _dependents(needs: Sequence[Collection[int]]) -> list[list[int]]:
     return dependents
 
 
-def _heights(needs: Sequence[Collection[int]], dependents: Sequence[Sequence[int]]) -> list[int]:
-    """For each item, the length of the longest chain of items that wait on it."""
-    remaining = [len(set(n)) for n in needs]
-    order = [i for i, count in enumerate(remaining) if count == 0]
-    for item in order:  # grows while it is walked: Kahn's topological sort
-        for dependent in dependents[item]:
-            remaining[dependent] -= 1
-            if remaining[dependent] == 0:
-                order.append(dependent)
-    if len(order) != len(needs):
-        raise ValueError("the dependency graph has a cycle")
+def _heights(needs: Sequence[Collection[int]]) -> list[int]:
+    """For each item, the length of the longest chain of items that wait on it.
+
+    `ValueError` (graphlib's `CycleError`) when the graph has a cycle.
+    """
+    dependents = _dependents(needs)
+    try:
+        order = list(_sorter(needs).static_order())
+    except CycleError as error:
+        raise ValueError(f"the dependency graph has a cycle: {error.args[1]}") from error
     height = [0] * len(needs)
     for item in reversed(order):
         height[item] = max((height[d] + 1 for d in dependents[item]), default=0)

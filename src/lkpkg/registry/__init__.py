@@ -6,6 +6,7 @@ holds the httpx clients, TLS, timeouts and retries, and `TransportConfig`, the o
 limits. See README.md for the invariants.
 """
 
+from lkpkg.oci.tagged import Manifest, ManifestInfo
 from lkpkg.registry.challenge import (
     Challenge,
     Credential,
@@ -13,7 +14,7 @@ from lkpkg.registry.challenge import (
     Scope,
     parse_www_authenticate,
 )
-from lkpkg.registry.client import Manifest, ManifestInfo, RegistryClient
+from lkpkg.registry.client import RegistryClient
 from lkpkg.registry.transport import TlsPolicy, TransportConfig
 
 __all__ = [

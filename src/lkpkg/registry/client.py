@@ -25,9 +25,10 @@ from typing import BinaryIO
 
 import httpx
 
+from lkpkg.oci.tagged import Manifest, ManifestInfo
 from lkpkg.registry.blobs import Blobs
 from lkpkg.registry.challenge import Keychain
-from lkpkg.registry.manifests import MANIFEST_ACCEPT, Manifest, ManifestInfo, Manifests
+from lkpkg.registry.manifests import MANIFEST_ACCEPT, Manifests
 from lkpkg.registry.session import Session
 from lkpkg.registry.tags import list_tags, next_link
 from lkpkg.registry.transport import TlsPolicy, TransportConfig

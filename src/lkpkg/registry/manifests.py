@@ -8,13 +8,13 @@ PUT  /v2/<name>/manifests/<ref>             Manifests.put
 from __future__ import annotations
 
 import json
-from typing import NamedTuple
 
 import httpx
 
 from lkpkg.errors import DigestMismatch, RegistryRefused, RegistryUnreachable
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import algorithm_of, digest_of, invalid_digest_reason
+from lkpkg.oci.tagged import Manifest, ManifestInfo
 from lkpkg.registry.session import Session, checked_ref
 from lkpkg.registry.transport import describe_transport_error
 
@@ -33,22 +33,6 @@ MANIFEST_ACCEPT = ", ".join(
 # Content types that say nothing about which manifest a body is; the body's own `mediaType`
 # decides then.
 _GENERIC_TYPES = frozenset({"", "application/json", "text/plain", "application/octet-stream"})
-
-
-class Manifest(NamedTuple):
-    """A manifest or index as received: its exact bytes, media type and verified digest."""
-
-    data: bytes
-    media_type: str
-    digest: str
-
-
-class ManifestInfo(NamedTuple):
-    """What `HEAD` tells about a manifest without its body."""
-
-    digest: str
-    media_type: str
-    size: int
 
 
 class Manifests:

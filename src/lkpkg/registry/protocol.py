@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import BinaryIO, Protocol
 
+from lkpkg.oci.tagged import Manifest, ManifestInfo
+
 
 class Registry(Protocol):
     """What the push pipeline needs of a registry client (lkpkg.registry.client)."""
@@ -26,9 +28,9 @@ class Registry(Protocol):
         mount_from: str | None = None,
     ) -> None: ...
 
-    def head_manifest(self, repo: str, ref: str) -> tuple[str, str, int] | None: ...
+    def head_manifest(self, repo: str, ref: str) -> ManifestInfo | None: ...
 
-    def get_manifest(self, repo: str, ref: str) -> tuple[bytes, str, str]: ...
+    def get_manifest(self, repo: str, ref: str) -> Manifest: ...
 
     def put_manifest(self, repo: str, ref: str, data: bytes, media_type: str) -> str: ...
 

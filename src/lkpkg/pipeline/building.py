@@ -4,13 +4,13 @@ Per package and platform: if the cache already has `ORG/IMAGE:TAG-ARCH` (and no 
 the builder is not called. Otherwise the builder writes an OCI layout into the cache's
 scratch area; only after it succeeded are its blobs imported and the arch ref set. Last,
 `ORG/IMAGE:TAG` is (re)written as an index of every arch image the cache holds for that tag.
-A failed build therefore leaves the cache as it was.
+A failed build therefore leaves the cache as it was. Progress is reported as typed events
+(pipeline/events.py), never as text.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import time
@@ -35,8 +35,18 @@ from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
 from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci import mediatypes
+from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.model import Package
+from lkpkg.pipeline.events import (
+    Attested,
+    BuildStarted,
+    Built,
+    CacheHit,
+    Emit,
+    IndexWritten,
+    ignore,
+)
 from lkpkg.platforms import host_platform, require_buildable
 from lkpkg.reference import Reference
 
@@ -56,13 +66,6 @@ class PackageResult:
     reference: Reference
     index: Descriptor
     platforms: tuple[PlatformResult, ...]
-
-
-Reporter = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 def target_platforms(package: Package, requested: Sequence[Platform] | None) -> list[Platform]:
@@ -85,8 +88,14 @@ def target_platforms(package: Package, requested: Sequence[Platform] | None) -> 
     return [host]
 
 
-def _build_args(package: Package) -> dict[str, str]:
-    """linuxkit's automatic build args, then build.yml's buildArgs (which win)."""
+def build_args(package: Package, *, source_date_epoch: int | None = None) -> dict[str, str]:
+    """What a package's Dockerfile sees as build args: linuxkit's automatic ones, then
+    build.yml's buildArgs (which win). The one definition, for the build and for the FROM
+    lines the dependency graph reads.
+
+    SOURCE_DATE_EPOCH is the user's (`source_date_epoch`, from the settings), else the commit
+    time: what makes rebuilds of a commit identical.
+    """
     args = {
         "SOURCE": package.spec.gitrepo or DEFAULT_SOURCE,
         "PKG_HASH": package.hash,
@@ -97,7 +106,7 @@ def _build_args(package: Package) -> dict[str, str]:
         args["REVISION"] = revision
         stamp = _utc_stamp(package.head.time)
         args["GOPKGVERSION"] = f"v0.0.0-{stamp}-{package.head.commit[:12]}"
-    epoch = _epoch(package)
+    epoch = _epoch(package, source_date_epoch)
     if epoch is not None:
         args["SOURCE_DATE_EPOCH"] = str(epoch)
     args.update(package.build_args)
@@ -110,11 +119,9 @@ def _utc_stamp(epoch: int) -> str:
     return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
-def _epoch(package: Package) -> int | None:
-    """SOURCE_DATE_EPOCH: the user's, else the commit time (what makes rebuilds identical)."""
-    env = os.environ.get("SOURCE_DATE_EPOCH")
-    if env and env.isdigit():
-        return int(env)
+def _epoch(package: Package, source_date_epoch: int | None) -> int | None:
+    if source_date_epoch is not None:
+        return source_date_epoch
     return package.head.time if package.head is not None else None
 
 
@@ -171,9 +178,7 @@ def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[Base
                     annotations={"org.opencontainers.image.ref.name": ref},
                 )
             )
-        (layout / "index.json").write_text(
-            json.dumps(ImageIndex(manifests=tuple(entries)).to_json())
-        )
+        (layout / "index.json").write_text(json.dumps(platform_index(entries).to_json()))
         bases.append(BaseImage(str(reference), layout, tuple(instances)))
     return bases
 
@@ -182,7 +187,7 @@ def _write_index(
     cache: Cache, package: Package, attestations: dict[str, Descriptor] | None = None
 ) -> tuple[Descriptor, list[Descriptor]]:
     """(Re)write `ORG/IMAGE:TAG` as an index over every arch image the cache has for TAG,
-    each followed by its attestation manifest (new ones, else the previous index's)."""
+    then their attestation manifests (new ones, else the previous index's)."""
     entries: list[Descriptor] = []
     for arch in package.spec.arches:
         descriptor = cache.resolve(str(package.arch_reference(arch)))
@@ -192,6 +197,7 @@ def _write_index(
         entries.append(
             Descriptor(descriptor.media_type, descriptor.digest, descriptor.size, platform=platform)
         )
+    entries = sorted_images(entries)
     previous_desc = cache.resolve(str(package.reference()))
     previous = cache.read_manifest(previous_desc.digest) if previous_desc is not None else None
     extra = index_entries(
@@ -199,7 +205,7 @@ def _write_index(
         attestations or {},
         previous if isinstance(previous, ImageIndex) else None,
     )
-    index = cache.put_manifest(ImageIndex(manifests=(*entries, *extra)))
+    index = cache.put_manifest(platform_index(entries, extra))
     cache.set_ref(str(package.reference()), index)
     return index, entries
 
@@ -212,7 +218,8 @@ def build_package(
     platforms: Sequence[Platform] | None = None,
     force: bool = False,
     verbose: bool = False,
-    report: Reporter = _quiet,
+    source_date_epoch: int | None = None,
+    emit: Emit = ignore,
     attest: AttestOptions = EVERY_ATTESTATION,
 ) -> PackageResult:
     targets = target_platforms(package, platforms)
@@ -222,26 +229,28 @@ def build_package(
         arch_ref = package.arch_reference(platform.architecture)
         existing = cache.resolve(str(arch_ref))
         if existing is not None and not force:
-            report(f"{arch_ref.familiar()}: in cache, not rebuilt")
+            emit(CacheHit(arch_ref, platform.architecture, existing.digest))
             results.append(PlatformResult(platform, existing, built=False))
             continue
         builder = builder_for(platform)
         if not builder.remote:
             require_buildable(platform)
-        report(f"{arch_ref.familiar()}: building with {builder.name}")
-        built, facts = _build_one(package, platform, arch_ref, cache, builder, force, verbose)
-        report(f"{arch_ref.familiar()}: built {built.digest}")
+        emit(BuildStarted(arch_ref, platform.architecture, builder.name))
+        built, facts = _build_one(
+            package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch
+        )
+        emit(Built(arch_ref, platform.architecture, built.digest))
         if attest.any:
             made = attest_image(
                 cache, package, platform, built, facts, attest, default_source=DEFAULT_SOURCE
             )
             if made is not None:
                 attestations[built.digest] = made
-                report(f"{arch_ref.familiar()}: attestations {made.digest}")
+                emit(Attested(arch_ref, platform.architecture, made.digest))
         results.append(PlatformResult(platform, built, True))
     with cache.lock():
         index, _ = _write_index(cache, package, attestations)
-    report(f"{package.reference().familiar()}: index {index.digest}")
+    emit(IndexWritten(package.reference(), index.digest))
     return PackageResult(package, package.reference(), index, tuple(results))
 
 
@@ -253,6 +262,7 @@ def _build_one(
     builder: Builder,
     force: bool,
     verbose: bool,
+    source_date_epoch: int | None,
 ) -> tuple[Descriptor, BuildFacts]:
     scratch_root = cache.root / ".tmp"
     scratch_root.mkdir(parents=True, exist_ok=True)
@@ -260,7 +270,7 @@ def _build_one(
         scratch = Path(tmp)
         context = _context(package, scratch)
         dockerfile = context / package.spec.dockerfile
-        args = _build_args(package)
+        args = build_args(package, source_date_epoch=source_date_epoch)
         request = BuildRequest(
             context=context,
             dockerfile=dockerfile,
@@ -270,7 +280,7 @@ def _build_one(
             labels=_labels(package),
             network=package.spec.network,
             use_layer_cache=not (package.spec.disable_cache or force),
-            timestamp=_epoch(package),
+            timestamp=_epoch(package, source_date_epoch),
             bases=_base_images(cache, from_images(dockerfile, args), scratch),
             verbose=verbose,
         )

@@ -1,0 +1,389 @@
+"""Many packages at once: `run_build` and `run_push` — planning, scheduling, failure policy.
+
+What `lkpkg build` and `lkpkg push` do, as library calls a script or a test makes without the
+CLI (ko's `cmd/` is a skin over its publisher; so is lkpkg's):
+
+1. plan: order the packages by what they need (pipeline/graph), decide each one's
+   platforms — before any work, so bad input costs nothing; a push also checks that every
+   package can be signed (passphrases, keys, trust server) before the first blob moves;
+2. run: independent packages at once on `options.jobs` threads (pipeline/schedule), each
+   after everything it builds FROM succeeded; a failure blocks its dependents and nothing
+   else;
+3. report: a `RunReport` with every package's end state, in the order given.
+
+Progress goes to `on_event(position, event)` as typed events (pipeline/events.py): `Planned`
+first (position -1), then each package's `Started`, its work, and `Finished`, `Failed` or
+`Blocked`. Where to work (cache, builder, registries, signing) comes from `Settings`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
+from lkpkg.builders.base import Builder, EngineSettings
+from lkpkg.builders.select import builders, parse_builder_hosts
+from lkpkg.cache.layout import Cache
+from lkpkg.errors import BuildError, LkpkgError
+from lkpkg.oci.model import Platform
+from lkpkg.oci.tagged import Tagged
+from lkpkg.package.git import tags_at
+from lkpkg.package.model import Package
+from lkpkg.pipeline import events
+from lkpkg.pipeline.building import PackageResult, build_package, target_platforms
+from lkpkg.pipeline.graph import PackageGraph, package_graph
+from lkpkg.pipeline.push import PushResult, Sign, push_package
+from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
+from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
+from lkpkg.reference import Reference
+from lkpkg.registry.protocol import Registry
+from lkpkg.settings import Settings
+
+if TYPE_CHECKING:
+    from lkpkg.pipeline.sign import SigningPlan
+
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What to do with the packages; where and with what is `Settings`' business.
+
+    `platforms` None: each package's host platform. `releases` None: the git tags on HEAD
+    (linuxkit's default); () for none. `hash_given`: the tag was overridden (`--hash`), so a
+    dirty package may be pushed. `attest`: the SBOM and provenance each build attaches.
+    """
+
+    platforms: tuple[Platform, ...] | None = None
+    force: bool = False
+    verbose: bool = False
+    jobs: int = 1
+    allow_dirty: bool = False
+    hash_given: bool = False
+    releases: tuple[str, ...] | None = None
+    attest: AttestOptions = EVERY_ATTESTATION
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run works on: the packages in their graph, each one's platforms."""
+
+    graph: PackageGraph
+    platforms: tuple[tuple[Platform, ...], ...]
+    requested: tuple[Platform, ...] | None
+    # Left out: build.yml lists no arches and no platforms were asked for (as linuxkit does).
+    skipped: tuple[Package, ...] = ()
+
+    @property
+    def packages(self) -> tuple[Package, ...]:
+        return self.graph.packages
+
+
+def plan_run(
+    packages: Sequence[Package], options: RunOptions, labels: Sequence[str] | None = None
+) -> Plan:
+    """Order and check every package before any work (`InputError` for a cycle, or for
+    platforms a package's arches exclude). `labels` name the packages in reports (default:
+    ORG/IMAGE); a directory given twice is one package. Without `options.platforms`, a
+    package whose build.yml lists no arches is skipped, not an error (linuxkit's rule)."""
+    requested = options.platforms or None
+    skipped: tuple[Package, ...] = ()
+    if requested is None:
+        keep = [number for number, p in enumerate(packages) if p.spec.arches]
+        skipped = tuple(p for p in packages if not p.spec.arches)
+        packages = [packages[number] for number in keep]
+        labels = None if labels is None else [labels[number] for number in keep]
+    graph = package_graph(packages, labels)
+    platforms = tuple(tuple(target_platforms(p, requested)) for p in graph.packages)
+    return Plan(graph, platforms, requested, skipped)
+
+
+def _image(package: Package) -> str:
+    reference = package.reference()
+    return Reference(reference.domain, reference.path).familiar()
+
+
+def execute(
+    plan: Plan,
+    work: Callable[[int, events.Emit], R],
+    *,
+    jobs: int,
+    on_event: events.OnEvent,
+    push: bool = False,
+) -> list[Outcome[R]]:
+    """Run `work(position, emit)` for every package in dependency order; the outcomes, in
+    the plan's order. The failure policy is run_graph's: a failure blocks its dependents."""
+    for package in plan.skipped:
+        on_event(-1, events.Skipped(package.reference()))
+    on_event(
+        -1,
+        events.Planned(
+            tuple(
+                events.PlannedPackage(
+                    p.reference().familiar(),
+                    _image(p),
+                    tuple(x.architecture for x in plan.platforms[number]),
+                )
+                for number, p in enumerate(plan.packages)
+            ),
+            push,
+        ),
+    )
+
+    def attempt(number: int) -> R:
+        result = work(number, lambda event: on_event(number, event))
+        on_event(number, events.Finished())
+        return result
+
+    def failed(number: int, error: Exception) -> None:
+        if isinstance(error, LkpkgError):
+            tail = tuple(error.tail) if isinstance(error, BuildError) else ()
+            on_event(number, events.Failed(error.message, tail, error.hint, error))
+        else:  # a bug: the display keeps its traceback
+            on_event(number, events.Failed(repr(error), (), None, error))
+
+    return run_graph(
+        [plan.graph.needs(i) for i in range(len(plan.packages))],
+        attempt,
+        jobs=jobs,
+        on_start=lambda number: on_event(number, events.Started()),
+        on_failed=failed,
+        on_blocked=lambda number, by: on_event(number, events.Blocked(by)),
+    )
+
+
+def builders_for(settings: Settings) -> Callable[[Platform], Builder]:
+    """The builder per platform, safe to ask from several threads (each made and checked once)."""
+    engines = EngineSettings(
+        environ=settings.env,
+        docker_host=settings.docker_host,
+        docker_client=settings.docker_client,
+    )
+    choose = builders(settings.builder, parse_builder_hosts(settings.builder_hosts), engines)
+    lock = threading.Lock()
+
+    def builder_for(platform: Platform) -> Builder:
+        with lock:
+            return choose(platform)
+
+    return builder_for
+
+
+def _ignore(_: int, __: events.Event) -> None:
+    return None
+
+
+def run_build(
+    packages: Sequence[Package],
+    options: RunOptions,
+    settings: Settings,
+    *,
+    on_event: events.OnEvent = _ignore,
+    labels: Sequence[str] | None = None,
+    builder_for: Callable[[Platform], Builder] | None = None,
+) -> RunReport:
+    """Build `packages` into the cache (`settings.cache_dir`), in dependency order."""
+    plan = plan_run(packages, options, labels)
+    cache = Cache(settings.cache_dir)
+    builder_for = builder_for or builders_for(settings)
+
+    def work(number: int, emit: events.Emit) -> PackageResult:
+        return build_package(
+            plan.packages[number],
+            cache=cache,
+            builder_for=builder_for,
+            platforms=plan.requested,
+            force=options.force,
+            verbose=options.verbose,
+            source_date_epoch=settings.source_date_epoch,
+            emit=emit,
+            attest=options.attest,
+        )
+
+    outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event)
+    return RunReport(
+        "build",
+        tuple(
+            _built(plan, n, o.value) if isinstance(o, Succeeded) else _unfinished(plan, n, o)
+            for n, o in enumerate(outcomes)
+        ),
+    )
+
+
+def run_push(
+    packages: Sequence[Package],
+    options: RunOptions,
+    settings: Settings,
+    *,
+    on_event: events.OnEvent = _ignore,
+    labels: Sequence[str] | None = None,
+    builder_for: Callable[[Platform], Builder] | None = None,
+    registries: Callable[[str], Registry] | None = None,
+) -> RunReport:
+    """Build what is missing and push `packages` in dependency order, signing as `settings`
+    say (Docker Content Trust unless `notrust` or the package disables it; cosign with
+    `sign_key`). Every package's signing is checked before anything is pushed.
+
+    `registries` gives the client for a registry host (default: a `RegistryPool` over
+    `settings`, closed at the end).
+    """
+    # Imported here: signing pulls in cryptography and notary code that build never needs.
+    from lkpkg.pipeline.sign import plan_signing
+    from lkpkg.trust.config import DCTSettings
+    from lkpkg.trust.cosign import PASSPHRASE_ENV as COSIGN_PASSWORD
+
+    plan = plan_run(packages, options, labels)
+    cache = Cache(settings.cache_dir)
+    builder_for = builder_for or builders_for(settings)
+    dct = DCTSettings.from_environment(settings.env)
+    signing = [
+        plan_signing(
+            package.reference(),
+            dct=None if settings.notrust or package.spec.disable_content_trust else dct,
+            sign_key=settings.sign_key,
+            cosign_passphrase=settings.env.get(COSIGN_PASSWORD),
+            trust_ca=settings.trust_ca,
+        )
+        for package in plan.packages
+    ]
+    # Every package of a repository asks for the same commit's tags: git runs once per commit.
+    git_tags = functools.lru_cache(maxsize=None)(tags_at)
+    pool = None
+    if registries is None:
+        from lkpkg.registry.pool import RegistryPool
+
+        pool = RegistryPool(settings.insecure_registries, settings.env)
+        registries = pool
+
+    def work(number: int, emit: events.Emit) -> PushResult:
+        package = plan.packages[number]
+        assert registries is not None
+        registry = registries(package.reference().domain)
+        return push_package(
+            package,
+            cache=cache,
+            registry=registry,
+            builder_for=builder_for,
+            platforms=plan.requested,
+            force=options.force,
+            allow_dirty=options.allow_dirty,
+            hash_given=options.hash_given,
+            releases=options.releases,
+            verbose=options.verbose,
+            source_date_epoch=settings.source_date_epoch,
+            emit=emit,
+            sign=_signer(signing[number], registry, package),
+            attest=options.attest,
+            git_tags=git_tags,
+        )
+
+    try:
+        outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event, push=True)
+    finally:
+        if pool is not None:
+            pool.close()
+    return RunReport(
+        "push",
+        tuple(
+            _pushed(plan, n, o.value) if isinstance(o, Succeeded) else _unfinished(plan, n, o)
+            for n, o in enumerate(outcomes)
+        ),
+    )
+
+
+def _signer(plan: SigningPlan, registry: Registry, package: Package) -> Sign:
+    def sign(written: Sequence[Tagged]) -> tuple[str, ...]:
+        from lkpkg.pipeline.sign import sign_items
+
+        sign_items(plan, registry, package.reference(), list(written))
+        return plan.kinds
+
+    return sign
+
+
+# -- results → reports ----------------------------------------------------------------------
+
+
+def _needs(plan: Plan, number: int) -> tuple[str, ...]:
+    return tuple(plan.graph.labels[n] for n in sorted(plan.graph.needs(number)))
+
+
+def _unfinished(plan: Plan, number: int, outcome: Failed | Blocked) -> PackageReport:
+    """The report of a package that failed or was never attempted."""
+    package = plan.packages[number]
+    labels = plan.graph.labels
+    platforms = tuple(
+        PlatformReport(str(p), str(package.arch_reference(p.architecture)), None, False)
+        for p in plan.platforms[number]
+    )
+    error = outcome.error if isinstance(outcome, Failed) else None
+    causes = outcome.by if isinstance(outcome, Blocked) else ()
+    return PackageReport(
+        directory=labels[number],
+        image=_image(package),
+        reference=str(package.reference()),
+        tag=package.tag,
+        status="failed" if isinstance(outcome, Failed) else "blocked",
+        platforms=platforms,
+        error=None
+        if error is None
+        else (error.message if isinstance(error, LkpkgError) else repr(error)),
+        blocked_by=tuple(labels[c] for c in causes),
+        blocked_by_images=tuple(_image(plan.packages[c]) for c in causes),
+        needs=_needs(plan, number),
+        exception=error,
+    )
+
+
+def _built(plan: Plan, number: int, result: PackageResult) -> PackageReport:
+    package = plan.packages[number]
+    return PackageReport(
+        directory=plan.graph.labels[number],
+        image=_image(package),
+        reference=str(result.reference),
+        tag=package.tag,
+        status="built" if any(p.built for p in result.platforms) else "skipped",
+        platforms=tuple(
+            PlatformReport(
+                str(p.platform),
+                str(package.arch_reference(p.platform.architecture)),
+                p.descriptor.digest,
+                p.built,
+            )
+            for p in result.platforms
+        ),
+        index=result.index.digest,
+        needs=_needs(plan, number),
+    )
+
+
+def _pushed(plan: Plan, number: int, result: PushResult) -> PackageReport:
+    package = plan.packages[number]
+    arches = {a.arch: a for a in result.arches}
+    platforms = []
+    for platform in plan.platforms[number]:
+        pushed = arches.get(platform.architecture)
+        platforms.append(
+            PlatformReport(
+                str(platform),
+                str(package.arch_reference(platform.architecture)),
+                pushed.image.digest if pushed is not None else None,
+                platform.architecture in result.built,
+                pushed.uploaded if pushed is not None else False,
+            )
+        )
+    return PackageReport(
+        directory=plan.graph.labels[number],
+        image=_image(package),
+        reference=result.reference,
+        tag=package.tag,
+        status="built" if result.built else "skipped",
+        platforms=tuple(platforms),
+        index=result.index.digest,
+        signed=result.signed,
+        needs=_needs(plan, number),
+    )

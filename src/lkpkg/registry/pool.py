@@ -1,0 +1,69 @@
+"""One registry client per registry host for a whole run: connections and tokens reused.
+
+Packages are pushed from several threads; each host still gets exactly one client, made on
+first need, with one keychain for all of them (credential helpers run once per host).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lkpkg.auth.keychain import Keychain
+    from lkpkg.registry.client import RegistryClient
+
+
+class RegistryPool:
+    """`pool(domain)` is the client for that registry; `close()` (or `with`) closes them all.
+
+    `insecure` names the hosts that may be spoken to over plain http (loopback always may);
+    `env` is the environment the keychain reads the docker config and its helpers from.
+    """
+
+    def __init__(self, insecure: Sequence[str], env: Mapping[str, str]) -> None:
+        self._insecure = [h for item in insecure for h in item.split(",") if h]
+        self._env = env
+        self._clients: dict[str, RegistryClient] = {}
+        self._keychain: Keychain | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self, domain: str) -> RegistryClient:
+        with self._lock:
+            if domain not in self._clients:
+                # Imported on first use: only commands that talk to a registry pay for
+                # httpx, TLS and credential helpers at start-up.
+                from lkpkg.auth import tls
+                from lkpkg.auth.dockerconfig import default_config_dir
+                from lkpkg.auth.keychain import Keychain
+                from lkpkg.registry.client import RegistryClient
+
+                if self._keychain is None:
+                    self._keychain = Keychain(env=self._env)
+                self._clients[domain] = RegistryClient(
+                    domain,
+                    keychain=self._keychain,
+                    tls=tls,
+                    insecure=self._insecure,
+                    config_dir=default_config_dir(self._env),
+                )
+            return self._clients[domain]
+
+    def close(self) -> None:
+        with self._lock:
+            for client in self._clients.values():
+                client.close()
+            self._clients.clear()
+
+    def __enter__(self) -> RegistryPool:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()

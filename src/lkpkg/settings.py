@@ -1,0 +1,103 @@
+"""Settings: what lkpkg takes from its flags and the environment, resolved once, at the edge.
+
+The CLI resolves one `Settings` per command (`resolve_settings`, flags winning over the
+environment) and hands it, or the parts of it a call needs, down as parameters. Library
+modules never read `os.environ` themselves (as ggcr's `remote.WithAuth` and httpx's
+`Client(timeout=...)` take options instead of reading globals), so a script or a test drives
+lkpkg with exactly the settings it passes, and two calls with different settings in one
+process do not see each other's.
+
+`env` is the environment captured at resolution, for what is by nature read from it and
+must never appear in argv, logs or `repr`: passphrases (`DOCKER_CONTENT_TRUST_*`,
+`COSIGN_PASSWORD`), the docker config directory and its credential helpers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from lkpkg.cache.layout import default_cache_dir
+from lkpkg.errors import InputError
+
+# Environment variables lkpkg reads (the CLI also lets click read LKPKG_BUILDER,
+# LKPKG_PROGRESS, LKPKG_NOTRUST, LKPKG_SIGN_KEY and LKPKG_INSECURE_REGISTRIES as flag defaults).
+DOCKER_HOST_ENV = "DOCKER_HOST"
+DOCKER_CLIENT_ENV = "LKPKG_DOCKER_CLIENT"
+SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"
+
+BUILDER_CHOICES = ("auto", "buildah", "docker")
+PROGRESS_CHOICES = ("auto", "rich", "plain")
+
+
+def _epoch(value: str | None) -> int | None:
+    """SOURCE_DATE_EPOCH as reproducible-builds.org defines it: decimal seconds; anything
+    else is ignored (as before: the commit time is used instead)."""
+    if value and value.isdigit():
+        return int(value)
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command takes from flags and environment, as values."""
+
+    cache_dir: Path
+    builder: str = "auto"
+    # `PLATFORM=URL` items as given (parsed by build/select's `parse_builder_hosts`).
+    builder_hosts: tuple[str, ...] = ()
+    docker_host: str | None = None
+    docker_client: str | None = None
+    source_date_epoch: int | None = None
+    insecure_registries: tuple[str, ...] = ()
+    notrust: bool = False
+    sign_key: Path | None = None
+    trust_ca: Path | None = None
+    progress: str = "auto"
+    # Secrets live here: never compared, hashed or shown.
+    env: Mapping[str, str] = field(
+        default_factory=lambda: MappingProxyType({}), repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.builder not in BUILDER_CHOICES:
+            raise InputError(
+                f"unknown builder '{self.builder}': choose one of {', '.join(BUILDER_CHOICES)}"
+            )
+        if self.progress not in PROGRESS_CHOICES:
+            raise InputError(
+                f"unknown progress mode '{self.progress}': choose one of "
+                f"{', '.join(PROGRESS_CHOICES)}"
+            )
+
+
+def resolve_settings(
+    env: Mapping[str, str],
+    *,
+    cache_dir: Path | None = None,
+    builder: str | None = None,
+    builder_hosts: Sequence[str] = (),
+    insecure: Sequence[str] = (),
+    notrust: bool = False,
+    sign_key: Path | None = None,
+    trust_ca: Path | None = None,
+    progress: str | None = None,
+) -> Settings:
+    """The settings of one command: each flag given wins, else its environment variable."""
+    return Settings(
+        cache_dir=cache_dir if cache_dir is not None else default_cache_dir(env),
+        builder=(builder or "auto").lower(),
+        builder_hosts=tuple(builder_hosts),
+        docker_host=env.get(DOCKER_HOST_ENV) or None,
+        docker_client=env.get(DOCKER_CLIENT_ENV) or None,
+        source_date_epoch=_epoch(env.get(SOURCE_DATE_EPOCH_ENV)),
+        # `--insecure-registry a,b` and the variable's comma-separated form both work.
+        insecure_registries=tuple(h for item in insecure for h in item.split(",") if h),
+        notrust=notrust,
+        sign_key=sign_key,
+        trust_ca=trust_ca,
+        progress=progress or "auto",
+        env=MappingProxyType(dict(env)),
+    )
