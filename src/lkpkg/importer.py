@@ -16,6 +16,7 @@ from pathlib import Path
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci import mediatypes
+from lkpkg.oci.index import platform_index
 from lkpkg.oci.layer import compress_layer
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, canonical_bytes
 from lkpkg.reference import Reference
@@ -86,8 +87,7 @@ def import_rootfs(
                         for m in previous.manifests
                         if m.platform is None or not m.platform.matches(platform)
                     ]
-            entries.sort(key=lambda d: str(d.platform))
-            index = cache.put_manifest(ImageIndex(manifests=tuple(entries)))
+            index = cache.put_manifest(platform_index(entries))
             cache.set_ref(str(reference), index)
             return index
 
