@@ -168,7 +168,7 @@ def manifest(insecure: Sequence[str], cache_dir: Path | None, reference: str) ->
     Example: lkpkg manifest localhost:5000/wombat/hello:4b825dc6
     """
     from lkpkg.pipeline.publish import PlatformOf, publish_index
-    from lkpkg.registry.pool import RegistryPool
+    from lkpkg.pipeline.registries import RegistryPool
 
     ref = Reference.parse(reference)
     if ref.tag is None or ref.digest is not None:

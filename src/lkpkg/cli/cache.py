@@ -18,9 +18,9 @@ from lkpkg.cli.common import (
 )
 from lkpkg.errors import LkpkgError
 from lkpkg.importer import import_rootfs
+from lkpkg.pipeline.registries import RegistryPool
 from lkpkg.platforms import host_platform
 from lkpkg.reference import Reference
-from lkpkg.registry.pool import RegistryPool
 
 key_option = click.option(
     "--key",

@@ -11,7 +11,7 @@ import click
 
 from lkpkg.cli.common import insecure_option, notrust_option, trust_ca_option
 from lkpkg.errors import LkpkgError
-from lkpkg.registry.pool import RegistryPool
+from lkpkg.pipeline.registries import RegistryPool
 
 
 @click.command()

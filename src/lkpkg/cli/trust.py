@@ -15,9 +15,9 @@ from lkpkg.cli.common import (
     trust_ca_option,
 )
 from lkpkg.errors import InputError
+from lkpkg.pipeline.registries import RegistryPool
 from lkpkg.pipeline.sign import dct_signer, plan_signing, sign_reference, verify_reference
 from lkpkg.reference import Reference
-from lkpkg.registry.pool import RegistryPool
 from lkpkg.trust.backend import CosignBackend, DCTBackend, TrustBackend
 from lkpkg.trust.config import DCTSettings
 from lkpkg.trust.cosign import PASSPHRASE_ENV, generate_key_pair, load_public_key

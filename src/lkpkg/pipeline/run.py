@@ -254,7 +254,7 @@ def run_push(
     git_tags = functools.lru_cache(maxsize=None)(tags_at)
     pool = None
     if registries is None:
-        from lkpkg.registry.pool import RegistryPool
+        from lkpkg.pipeline.registries import RegistryPool
 
         pool = RegistryPool(settings.insecure_registries, settings.env)
         registries = pool

@@ -1,5 +1,8 @@
 """One registry client per registry host for a whole run: connections and tokens reused.
 
+It composes auth/ (keychain, TLS trust, docker config directory) with registry/ (the
+client), so it lives above both: registry/ never imports auth/.
+
 Packages are pushed from several threads; each host still gets exactly one client, made on
 first need, with one keychain for all of them (credential helpers run once per host).
 """
