@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.registry", "tests.fixtures.notary"]
+pytest_plugins = ["tests.fixtures.registry", "tests.fixtures.notary", "tests.fixtures.faultproxy"]
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -487,3 +487,79 @@ def test_no_answer_at_all_is_unreachable(registry, connect):
 
 def _fast() -> dict[str, Any]:
     return {"backoff_initial": 0.0, "backoff_max": 0.0, "use_env_proxies": False}
+
+
+# -- answers cut short, silence, and the words for them --------------------------------------
+
+
+def cut_short(body: bytes) -> Callable[[httpx.Request], httpx.Response]:
+    """An answer whose body breaks off half way, as a reset or a truncating proxy leaves it."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        def chunks() -> Iterator[bytes]:
+            yield body[: len(body) // 2]
+            raise httpx.RemoteProtocolError("peer closed connection without sending complete body")
+
+        return httpx.Response(200, headers={"Content-Length": str(len(body))}, content=chunks())
+
+    return respond
+
+
+def test_a_manifest_cut_short_is_read_again(registry, connect):
+    client = connect(registry)
+    data, digest = image(registry, "lkpkg/a")
+    client.put_manifest("lkpkg/a", "v1", data, OCI_MANIFEST)
+    registry.fail(Fault("GET", "/manifests/v1", respond=cut_short(data), times=2))
+    assert client.get_manifest("lkpkg/a", "v1").digest == digest
+    assert registry.count("GET", "/manifests/v1") == 3
+
+
+def test_a_ping_cut_short_is_read_again(registry, connect):
+    registry.fail(Fault("GET", "/v2/", respond=cut_short(b'{"ok": true}'), times=2))
+    assert connect(registry).ping() == f"https://{registry.host}"
+
+
+def test_a_token_cut_short_is_fetched_again(registry, connect):
+    registry.auth = "bearer"
+    registry.fail(Fault("GET", "/token", respond=cut_short(b'{"token": "abc"}')))
+    client = connect(registry, Keys({registry.host: credential()}))
+    assert client.blob_exists("lkpkg/a", sha256(b"x")) is None
+    assert len(registry.token_requests) == 1  # the cut-short answer never reached the service
+
+
+def test_silence_is_reported_as_no_answer_not_as_a_connection_failure(registry, connect):
+    def silent(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out")
+
+    registry.fail(Fault("GET", "/v2/", respond=silent, times=10))
+    with pytest.raises(RegistryUnreachable) as caught:
+        connect(registry).ping()
+    assert caught.value.message.startswith(f"no answer from registry {registry.host} in ")
+    assert "connecting" not in caught.value.message
+
+
+def test_plain_http_registry_failing_is_not_described_as_tls(registry, connect):
+    def https_refused(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            try:
+                raise ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number")
+            except ssl.SSLError as cause:
+                raise httpx.ConnectError("wrong version number") from cause
+        raise httpx.ReadError("[Errno 104] Connection reset by peer") from ConnectionResetError(
+            104, "Connection reset by peer"
+        )
+
+    registry.fail(Fault("GET", "/v2/", respond=https_refused, times=20))
+    client = connect(registry, insecure=[registry.host])
+    with pytest.raises(RegistryUnreachable) as caught:
+        client.ping()
+    assert "TLS" not in caught.value.message
+    assert caught.value.message == f"registry {registry.host} unreachable: connection reset"
+
+
+def test_with_deadline_bounds_every_socket_wait() -> None:
+    config = TransportConfig.with_deadline(5.0)
+    timeout = config.timeout()
+    assert (timeout.connect, timeout.read, timeout.write) == (5.0, 5.0, 5.0)
+    assert config.deadline == 5.0
+    assert config.timeout(within=2.0).read == 2.0

@@ -11,12 +11,12 @@ import json
 
 import httpx
 
-from lkpkg.errors import DigestMismatch, RegistryRefused, RegistryUnreachable
+from lkpkg.errors import DigestMismatch, RegistryRefused
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import algorithm_of, digest_of, invalid_digest_reason
 from lkpkg.oci.tagged import Manifest, ManifestInfo
 from lkpkg.registry.session import Session, checked_ref
-from lkpkg.registry.transport import describe_transport_error
+from lkpkg.registry.transport import BodyTooLarge
 
 # Every manifest type lkpkg reads. Registries serve a manifest only in a type the client
 # accepts: Distribution answers 404 for an OCI manifest to a client that does not list OCI
@@ -47,20 +47,24 @@ class Manifests:
         path = self._s.path(repo)
         checked_ref(ref)
         action = self._s.pulling(path)
-        response = self._s.request(
-            "GET",
-            f"/v2/{path}/manifests/{ref}",
-            headers={"Accept": MANIFEST_ACCEPT},
-            scopes=(self._s.pull_scope(path),),
-            action=action,
-            stream=True,
-        )
+        limit = self._s.config.max_manifest_bytes
         try:
-            if response.status_code != 200:
-                raise self._s.error_for(response, action, self._s.subject(path, ref))
-            data = self._read_limited(response, self._s.config.max_manifest_bytes, path, ref)
-        finally:
-            response.close()
+            response = self._s.request(
+                "GET",
+                f"/v2/{path}/manifests/{ref}",
+                headers={"Accept": MANIFEST_ACCEPT},
+                scopes=(self._s.pull_scope(path),),
+                action=action,
+                body_limit=limit,
+            )
+        except BodyTooLarge:
+            raise RegistryRefused(
+                f"manifest {self._s.subject(path, ref)} is larger than {limit} bytes;"
+                " refusing to read it"
+            ) from None
+        if response.status_code != 200:
+            raise self._s.error_for(response, action, self._s.subject(path, ref))
+        data = response.content
         digest = self._verify_manifest(path, ref, data, response.headers)
         return Manifest(data, _media_type(response.headers.get("Content-Type"), data), digest)
 
@@ -150,22 +154,6 @@ class Manifests:
                 )
             return reported
         return digest_of(data)
-
-    def _read_limited(self, response: httpx.Response, limit: int, path: str, ref: str) -> bytes:
-        buffer = bytearray()
-        try:
-            for chunk in response.iter_raw(self._s.config.chunk_size):
-                buffer += chunk
-                if len(buffer) > limit:
-                    raise RegistryRefused(
-                        f"manifest {self._s.subject(path, ref)} is larger than {limit} bytes;"
-                        " refusing to read it"
-                    )
-        except httpx.TransportError as error:
-            raise RegistryUnreachable(
-                f"registry {self._s.host} unreachable: {describe_transport_error(error)}"
-            ) from None
-        return bytes(buffer)
 
 
 def _media_type(content_type: str | None, data: bytes) -> str:

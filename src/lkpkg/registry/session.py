@@ -24,7 +24,6 @@ from lkpkg.errors import (
     ReferenceError_,
     RegistryError,
     RegistryRefused,
-    RegistryUnreachable,
 )
 from lkpkg.oci.digest import algorithm_of, digest_of, invalid_digest_reason
 from lkpkg.reference import DOCKER_HUB, DOCKER_HUB_LEGACY, DOCKER_HUB_REGISTRY, Reference
@@ -39,10 +38,10 @@ from lkpkg.registry.challenge import (
     repository_scope,
 )
 from lkpkg.registry.transport import (
+    NoAnswer,
     TlsPolicy,
     Transport,
     TransportConfig,
-    describe_transport_error,
     origin_of,
 )
 
@@ -117,22 +116,29 @@ class Session:
         with self._ping_lock:
             if self._base is not None:
                 return self._base
+            # One deadline for the whole ping. Where plain http is an option, https gets one
+            # try, so that a server that never answers the handshake leaves time for http.
+            started = time.monotonic()
+            plain_allowed = self.transport.plain_http_allowed(self.host)
             base = f"https://{self.host}"
-            try:
-                response = self._ping_at(base)
-            except RegistryUnreachable as https_error:
-                if not self.transport.plain_http_allowed(self.host):
-                    raise
+            outcome = self._ping_at(base, started, 1 if plain_allowed else None)
+            if isinstance(outcome, NoAnswer):
+                if not plain_allowed:
+                    raise outcome.error()
+                https_failure = outcome
                 base = f"http://{self.host}"
-                try:
-                    response = self._ping_at(base)
-                except RegistryUnreachable:
-                    raise https_error from None
-                if response.status_code not in (200, 401):
+                outcome = self._ping_at(base, started, None)
+                if isinstance(outcome, NoAnswer):
+                    # A plain-http server that took the connection and then failed (reset, cut
+                    # short, silent) is the one to report; TLS words only describe a TLS
+                    # connection. If nothing took it, the https failure says more.
+                    raise (outcome if outcome.connected else https_failure).error()
+                if outcome.status_code not in (200, 401):
                     # Something answered plain http but it is not a registry's API (e.g. a TLS
                     # server saying "client sent an HTTP request to an HTTPS server"): the https
                     # failure is the one that explains the problem.
-                    raise https_error from None
+                    raise https_failure.error()
+            response = outcome
             if response.status_code not in (200, 401):
                 raise RegistryError(
                     f"{self.host} is not a registry: GET /v2/ answered"
@@ -142,9 +148,11 @@ class Session:
             self._base = base
             return base
 
-    def _ping_at(self, base: str) -> httpx.Response:
+    def _ping_at(
+        self, base: str, started: float, attempts: int | None
+    ) -> httpx.Response | NoAnswer:
         request = httpx.Request("GET", f"{base}/v2/")
-        return self.transport.send(request, idempotent=True)
+        return self.transport.exchange(request, idempotent=True, started=started, attempts=attempts)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -160,11 +168,14 @@ class Session:
         content: bytes | Iterable[bytes] | None = None,
         stream: bool = False,
         idempotent: bool = True,
+        body_limit: int | None = None,
     ) -> httpx.Response:
         """Send one API request with authorization; follow redirects for GET/HEAD.
 
-        A 401 is answered once more with renewed authorization when that can help and the
-        body can be sent again; any other status is returned for the caller to judge.
+        Unless `stream`, the body is read (and a cut-short answer retried like a missing one);
+        over `body_limit` bytes it raises `transport.BodyTooLarge`. A 401 is answered once
+        more with renewed authorization when that can help and the body can be sent again;
+        any other status is returned for the caller to judge.
         """
         base = self.ping()
         url = httpx.URL(target if "://" in target else f"{base}{target}")
@@ -174,7 +185,7 @@ class Session:
         replayable = content is None or isinstance(content, bytes)
         for round_ in range(2):
             response, used = self._send(
-                method, url, scopes, action, headers, content, stream, idempotent
+                method, url, scopes, action, headers, content, stream, idempotent, body_limit
             )
             if response.status_code != 401 or round_ == 1 or not replayable:
                 return response
@@ -194,6 +205,7 @@ class Session:
         content: bytes | Iterable[bytes] | None,
         stream: bool,
         idempotent: bool,
+        body_limit: int | None,
     ) -> tuple[httpx.Response, Authorization | None]:
         registry_origin = origin_of(self.ping())
         used: Authorization | None = None
@@ -207,31 +219,19 @@ class Session:
                 if used is not None:
                     request_headers["Authorization"] = used.header
             request = httpx.Request(method, url, headers=request_headers, content=content)
-            response = self.transport.send(request, idempotent=idempotent, stream=stream or follow)
+            response = self.transport.send(
+                request, idempotent=idempotent, stream=stream, body_limit=body_limit
+            )
             location = response.headers.get("Location")
             if follow and response.status_code in _REDIRECTS and location:
                 response.close()
                 url = response.url.join(location)
                 continue
-            if follow and not stream:
-                self._read_fully(response)
             return response, used
         raise RegistryError(f"{action}: more than {self.config.max_redirects} redirects")
 
-    def _read_fully(self, response: httpx.Response) -> None:
-        try:
-            response.read()
-        except httpx.TransportError as error:
-            raise RegistryUnreachable(
-                f"registry {self.host} unreachable: {describe_transport_error(error)}"
-            ) from None
-        finally:
-            response.close()
-
     def _send_token_request(self, request: httpx.Request) -> httpx.Response:
         return self.transport.send(request, idempotent=True, what="token service")
-
-    # -- answers ------------------------------------------------------------------------------
 
     # -- answers ------------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
@@ -45,6 +45,10 @@ class TransportConfig:
     The defaults suit a registry across the internet; tests shrink the backoff.
     """
 
+    # How long any step may go without progress: no answer to a request (with its retries and
+    # their backoff), or no byte moving while a blob streams. `--timeout` sets it (and the
+    # socket timeouts below, through `with_deadline`).
+    deadline: float = 60.0
     connect_timeout: float = 15.0
     # Per socket read/write, not per request: a 10 GiB blob is fine as long as bytes flow.
     read_timeout: float = 60.0
@@ -69,12 +73,29 @@ class TransportConfig:
     # HTTP(S)_PROXY / NO_PROXY from the environment, as docker honours them.
     use_env_proxies: bool = True
 
-    def timeout(self) -> httpx.Timeout:
+    @classmethod
+    def with_deadline(cls, seconds: float, **kwargs: Any) -> TransportConfig:
+        """A config in which nothing waits longer than `seconds` without progress."""
+        return cls(
+            deadline=seconds,
+            connect_timeout=min(seconds, cls.connect_timeout),
+            read_timeout=seconds,
+            write_timeout=seconds,
+            pool_timeout=min(seconds, cls.pool_timeout),
+            **kwargs,
+        )
+
+    def timeout(self, within: float | None = None) -> httpx.Timeout:
+        """httpx's timeouts, each cut to `within` seconds when a step has only that left."""
+
+        def cut(value: float) -> float:
+            return value if within is None else max(0.001, min(value, within))
+
         return httpx.Timeout(
-            connect=self.connect_timeout,
-            read=self.read_timeout,
-            write=self.write_timeout,
-            pool=self.pool_timeout,
+            connect=cut(self.connect_timeout),
+            read=cut(self.read_timeout),
+            write=cut(self.write_timeout),
+            pool=cut(self.pool_timeout),
         )
 
     def backoff(self, attempt: int) -> float:
@@ -140,7 +161,9 @@ class Transport:
         with self._lock:
             client = self._clients.get((scheme, host))
             if client is None:
-                verify: ssl.SSLContext | bool = True
+                # A plain-http client never verifies anything; False spares httpx loading the
+                # system CA store (~50 ms) for a context it would not use.
+                verify: ssl.SSLContext | bool = False
                 if scheme == "https":
                     verify = self._tls.ssl_context_for(
                         host, extra_ca=self._extra_ca, config_dir=self._config_dir
@@ -170,32 +193,69 @@ class Transport:
         idempotent: bool,
         stream: bool = False,
         what: str = "registry",
+        body_limit: int | None = None,
     ) -> httpx.Response:
         """Send `request`, retrying when `idempotent` on 429/5xx, resets and timeouts.
 
         Returns the last response whatever its status (the caller maps statuses to errors);
         raises `RegistryUnreachable` when no response came. With `stream` the body is left
-        unread and the caller must close the response.
+        unread and the caller must close the response; otherwise it is read here, and an
+        answer cut short (reset, truncated) is retried like one that never came. A body over
+        `body_limit` bytes raises `BodyTooLarge`.
+        """
+        outcome = self.exchange(
+            request, idempotent=idempotent, stream=stream, what=what, body_limit=body_limit
+        )
+        if isinstance(outcome, NoAnswer):
+            raise outcome.error()
+        return outcome
+
+    def exchange(
+        self,
+        request: httpx.Request,
+        *,
+        idempotent: bool,
+        stream: bool = False,
+        what: str = "registry",
+        body_limit: int | None = None,
+        started: float | None = None,
+        attempts: int | None = None,
+    ) -> httpx.Response | NoAnswer:
+        """`send`, but a request that got no (complete) answer returns what happened.
+
+        `started` (a `time.monotonic()`) shares one deadline between several exchanges that
+        make one step; `attempts` overrides the configured number of tries.
         """
         client = self.client_for(request.url)
-        attempts = max(1, self.config.attempts) if idempotent else 1
+        if attempts is None:
+            attempts = self.config.attempts
+        attempts = max(1, attempts) if idempotent else 1
         where = origin_of(request.url)[1]
+        # A request whose body is in memory is one step with one deadline across its retries;
+        # one that streams a blob is bounded by the socket timeouts (no progress), not by a
+        # total, so a large blob on a slow link still goes through.
+        bounded = isinstance(request.stream, httpx.ByteStream) and not stream
+        start = time.monotonic() if started is None else started
         for attempt in range(attempts):
             last = attempt == attempts - 1
+            left = self.config.deadline - (time.monotonic() - start)
+            request.extensions["timeout"] = self.config.timeout(left if bounded else None).as_dict()
+            answered = False
             try:
                 response = client.send(request, stream=True)
+                answered = True
+                if not stream:
+                    response = _read_body(response, body_limit)
             except httpx.TransportError as error:
-                retryable = _is_transient(error)
-                if last or not retryable:
-                    raise RegistryUnreachable(
-                        f"{what} {where} unreachable: {describe_transport_error(error)}"
-                    ) from None
+                failure = NoAnswer.of(error, what, where, time.monotonic() - start, answered)
                 delay = self.config.backoff(attempt)
+                if last or not _is_transient(error) or not self._time_for(start, delay, bounded):
+                    return failure
                 log.debug(
                     "%s %s: %s; retrying in %.1fs",
                     request.method,
                     _loggable(request.url),
-                    describe_transport_error(error),
+                    failure.reason,
                     delay,
                 )
                 self._sleep(delay)
@@ -203,21 +263,17 @@ class Transport:
             log.debug("%s %s -> %d", request.method, _loggable(request.url), response.status_code)
             if response.status_code in RETRY_STATUSES and not last:
                 wait = self._retry_delay(response, attempt)
-                if wait is not None:
+                if wait is not None and self._time_for(start, wait, bounded):
                     response.close()
                     log.debug("retrying in %.1fs", wait)
                     self._sleep(wait)
                     continue
-            if not stream:
-                try:
-                    response.read()
-                except httpx.TransportError as error:
-                    response.close()
-                    raise RegistryUnreachable(
-                        f"{what} {where} unreachable: {describe_transport_error(error)}"
-                    ) from None
             return response
         raise AssertionError("unreachable: the last attempt always returns or raises")
+
+    def _time_for(self, start: float, wait: float, bounded: bool) -> bool:
+        """Whether a step begun at `start` may still wait `wait` seconds and try again."""
+        return not bounded or time.monotonic() - start + wait < self.config.deadline
 
     def _retry_delay(self, response: httpx.Response, attempt: int) -> float | None:
         """How long to wait before retrying after `response`; None to give up now."""
@@ -237,6 +293,85 @@ class Transport:
             self._clients.clear()
         for client in clients:
             client.close()
+
+
+class BodyTooLarge(Exception):
+    """An answer's body is longer than the caller's limit (it was not read past it)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"body over {limit} bytes")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class NoAnswer:
+    """What happened to a request that got no complete answer, in a user's words.
+
+    `connected` says a server took the connection (so it is there and speaks at least TCP);
+    `tls` that the failure was TLS's own (only an https connection can have it).
+    """
+
+    what: str
+    where: str
+    reason: str
+    connected: bool
+    tls: bool
+
+    @classmethod
+    def of(
+        cls, error: httpx.TransportError, what: str, where: str, elapsed: float, answered: bool
+    ) -> NoAnswer:
+        seconds = f"{max(1.0, elapsed):.0f} s"
+        if isinstance(error, httpx.ReadTimeout):
+            reason = (
+                f"{what} {where} stopped sending its answer (nothing for {seconds})"
+                if answered
+                else f"no answer from {what} {where} in {seconds}"
+            )
+        elif isinstance(error, httpx.WriteTimeout):
+            reason = f"{what} {where} stopped taking data (nothing for {seconds})"
+        elif isinstance(error, httpx.ConnectTimeout):
+            reason = f"{what} {where} unreachable: no connection in {seconds}"
+        elif isinstance(error, httpx.PoolTimeout):
+            reason = f"no free connection to {what} {where} in {seconds}"
+        else:
+            detail = describe_transport_error(error)
+            if answered:
+                detail = f"the answer was cut short ({detail})"
+            reason = f"{what} {where} unreachable: {detail}"
+        connected = answered or not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
+        if isinstance(error, httpx.ConnectError) and is_tls_failure(error):
+            connected = True  # a TLS handshake needs a connection
+        return cls(what, where, reason, connected, is_tls_failure(error))
+
+    def error(self) -> RegistryUnreachable:
+        return RegistryUnreachable(self.reason)
+
+
+def _read_body(response: httpx.Response, limit: int | None) -> httpx.Response:
+    """The response with its body read (`.content`); raises a transport error, or
+    `BodyTooLarge` past `limit`. The connection is released either way."""
+    if limit is None:
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
+    buffer = bytearray()
+    try:
+        for chunk in response.iter_raw():
+            buffer += chunk
+            if len(buffer) > limit:
+                raise BodyTooLarge(limit)
+    finally:
+        response.close()
+    return httpx.Response(
+        response.status_code,
+        headers=response.headers,
+        content=bytes(buffer),
+        request=response.request,
+        extensions=response.extensions,
+    )
 
 
 def parse_retry_after(value: str) -> float | None:
@@ -292,7 +427,7 @@ def describe_transport_error(error: BaseException) -> str:
     if isinstance(cause, ssl.SSLCertVerificationError):
         return f"TLS certificate verify failed: {cause.verify_message}"
     if isinstance(cause, ssl.SSLError):
-        return f"TLS handshake failed: {cause.reason or cause}"
+        return f"TLS handshake failed: {getattr(cause, 'reason', None) or cause}"
     if isinstance(cause, ConnectionRefusedError):
         return "connection refused"
     if isinstance(cause, ConnectionResetError):
