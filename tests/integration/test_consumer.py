@@ -362,3 +362,33 @@ def test_pin_update_moves_references_to_the_packages_current_tags(shop, tmp_path
     digest = shop.digest(shop.ref("alpha"))
     assert yml.read_text() == f"init:\n  - {shop.ref('alpha')}@{digest}   # bumped by --update\n"
     assert "updated" in result.stdout
+
+
+LINUXKIT = Path("/opt/linuxkit/bin/linuxkit")
+
+
+@pytest.mark.skipif(not LINUXKIT.is_file(), reason=f"no linuxkit binary at {LINUXKIT}")
+def test_linuxkit_builds_a_pinned_yaml_offline_from_what_cache_pull_verified(shop, tmp_path):
+    yml = tmp_path / "image.yml"
+    yml.write_text(f"init:\n  - {shop.ref('beta')}   # the only image\n")
+    lkpkg("pin", "--key", str(shop.public_key), str(yml), env=shop.env())
+    pinned = yml.read_text().split("- ", 1)[1].split()[0]
+    cache = tmp_path / "cache"
+    lkpkg(
+        "cache", "pull", "--cache", str(cache), "--platforms", "linux/amd64", pinned, env=shop.env()
+    )
+    listed = run([str(LINUXKIT), "cache", "ls", "--cache", str(cache)])
+    assert pinned in listed.stdout + listed.stderr  # linuxkit logs the list on stderr
+    requests_before = shop.registry.log.read_text(errors="replace").count("response completed")
+    out = tmp_path / "out.tar"
+    run(
+        [
+            *(str(LINUXKIT), "build", "--format", "tar", "--arch", "amd64", "--no-sbom"),
+            *("--cache", str(cache), "--o", str(out), str(yml)),
+        ],
+        cwd=tmp_path,
+    )
+    requests_after = shop.registry.log.read_text(errors="replace").count("response completed")
+    assert requests_after == requests_before  # everything came from the cache
+    names = run(["tar", "-tf", str(out)]).stdout.split()
+    assert "msg" in names or "./msg" in names

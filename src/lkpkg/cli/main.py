@@ -30,6 +30,7 @@ COMMANDS = {
     "keygen": "trust:keygen",
     "cache": "cache:cache",
     "pin": "pin:pin",
+    "plan": "plan:plan",
     "import": "cache:import_",
     "completion": "completion:completion",
     "init": "init:init",

@@ -71,7 +71,7 @@ def pin(
     Examples:
       lkpkg pin --key cosign.pub linuxkit.yml
       lkpkg pin --check linuxkit.yml                 # CI: pinned, current, signed?
-      lkpkg pin --update pkg/init pkg/getty linuxkit.yml   # bump to the packages' tags, pin
+      lkpkg pin --update pkg/init --update pkg/getty linuxkit.yml   # bump to their tags, pin
     """
     from lkpkg.consumer.pin import Pinner, Status, pin_files
     from lkpkg.consumer.verify import TrustPolicy, Verifier
