@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import Registries, dirs_argument, insecure_option, parse_platforms
+from lkpkg.cli.common import dirs_argument, insecure_option, parse_platforms
 from lkpkg.errors import InputError
 
 
@@ -70,13 +71,14 @@ def plan(
     from lkpkg.consumer.plan import make_plan, render
     from lkpkg.package.model import Package, load_packages
     from lkpkg.pipeline.graph import package_graph
+    from lkpkg.pipeline.registries import RegistryPool
 
     if wave is not None and fmt != "github":
         raise InputError("--wave goes with --format github (the other formats hold every wave)")
     given = {d.resolve(): str(d).rstrip("/") or "." for d in directories}
     packages = load_packages(list(directories), org=org)
     graph = package_graph(packages)
-    registries = Registries(insecure)
+    registries = RegistryPool(insecure, os.environ)
 
     def present(package: Package, arch: str) -> bool:
         if no_registry:

@@ -20,7 +20,7 @@ from pathlib import Path
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Platform
 from lkpkg.package.model import Package
-from lkpkg.pipeline.build import target_platforms
+from lkpkg.pipeline.building import target_platforms
 from lkpkg.pipeline.graph import PackageGraph
 from lkpkg.reference import Reference
 
