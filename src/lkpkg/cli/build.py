@@ -58,8 +58,11 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         releases=tuple(releases) or None,
         attest=AttestOptions(sbom=flags.pop("sbom"), provenance=flags.pop("provenance")),
     )
+    build_arg_files = flags.pop("build_arg_files")
     resolved = settings(**flags)
-    packages = load_packages(list(directories), org=org, hash_override=hash_)
+    packages = load_packages(
+        list(directories), org=org, hash_override=hash_, build_arg_files=build_arg_files
+    )
     labels = [os.path.normpath(d) for d in directories]
     mode = choose_mode(resolved.progress)
     run = run_push if command == "push" else run_build
@@ -117,8 +120,8 @@ def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
 
     \b
     Packages are built after the packages of the same run they need: a build.yml buildArgs
-    value @lkt:pkg:PATH, or a FROM naming another package's ORG/IMAGE. Independent packages
-    build at once (-j); a failure stops only the packages that need it.
+    value @lkt:pkg:PATH or @lkt:pkgs:GLOB, or a FROM naming another package's ORG/IMAGE.
+    Independent packages build at once (-j); a failure stops only the packages that need it.
 
     \b
     Examples (the seed's `make tag`):

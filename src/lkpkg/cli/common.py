@@ -120,7 +120,12 @@ builder_host_option = click.option(
 )
 
 package_options = options(
-    click.option("--org", help="Override the org (may carry a registry: localhost:5000/wombat)."),
+    click.option(
+        "--org",
+        envvar="LINUXKIT_PKG_ORG",
+        help="Override the org (may carry a registry: localhost:5000/wombat); "
+        "default $LINUXKIT_PKG_ORG, else build.yml's.",
+    ),
     click.option("--hash", "hash_", help="Override the content hash part of the tag."),
 )
 build_options = options(
@@ -133,6 +138,14 @@ build_options = options(
         "--force", is_flag=True, help="Build even when the cache already holds the image."
     ),
     click.option("-v", "--verbose", is_flag=True, help="Stream the builder's output."),
+    click.option(
+        "--build-arg-file",
+        "build_arg_files",
+        multiple=True,
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="File of KEY=VALUE lines (linuxkit's): build args for every package, overriding "
+        "build.yml's; @lkt:pkg:/@lkt:pkgs: paths relative to the file. Repeatable.",
+    ),
     click.option(
         "--sbom",
         type=click.BOOL,

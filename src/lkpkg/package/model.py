@@ -17,15 +17,21 @@ from pathlib import Path
 
 from lkpkg.errors import BuildYmlError, InputError
 from lkpkg.package import tagtemplate
+from lkpkg.package.buildargs import (
+    BuildArg,
+    expand,
+    package_dirs,
+    parse_build_arg,
+    read_build_arg_file,
+)
 from lkpkg.package.buildyml import BuildSpec, parse_build_yml, tag_template_problem
 from lkpkg.package.git import GitHead, head, repository_top
 from lkpkg.package.treehash import TreeHash, combine, tree_hashes
 from lkpkg.reference import Reference, is_valid_tag, validate_org
 
-__all__ = ["BUILD_YML", "GitHead", "Package", "lkt_target", "load_packages"]
+__all__ = ["BUILD_YML", "GitHead", "Package", "load_packages"]
 
 BUILD_YML = "build.yml"
-LKT_PKG = "@lkt:pkg:"
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class Package:
     hash: str
     dirty: bool
     head: GitHead | None
+    # The package directories its `@lkt:` build args name, each with why (for the graph).
+    arg_dependencies: tuple[tuple[Path, str], ...] = ()
     # build.yml's buildArgs with `@lkt:pkg:PATH` resolved to that package's ORG/IMAGE:TAG — as
     # this run names it when the package is part of the run (so --org and --hash reach it).
     build_args: tuple[tuple[str, str], ...] = ()
@@ -97,6 +105,7 @@ def load_packages(
     hash_path: Path | None = None,
     tag_template: str | None = None,
     check_dockerfile: bool = True,
+    build_arg_files: Sequence[Path] = (),
     _resolving: frozenset[Path] = frozenset(),
 ) -> list[Package]:
     """Load packages in argument order, hashing them all in one batch.
@@ -105,7 +114,8 @@ def load_packages(
     `tag_template` build.yml's `tag:`; `hash_commit` hashes the tree of that commit instead
     of the working tree (never dirty); `hash_path` hashes that directory, a parent of every
     package, instead of the package's own. `check_dockerfile=False` is for `show-tag`, which
-    needs only build.yml and git.
+    needs only build.yml and git. `build_arg_files` (`--build-arg-file`) add build args to
+    every package, overriding build.yml's.
     """
     if org is not None:
         validate_org(org)
@@ -152,12 +162,19 @@ def load_packages(
         combined = combine(hashes[base or directory], [hashes[e] for e in extras])
         value = hash_override if hash_override is not None else combined.tag
         package = Package(
-            directory, spec, org or spec.org, value, combined.dirty, head_, (), tag_template
+            directory,
+            spec,
+            org or spec.org,
+            value,
+            combined.dirty,
+            head_,
+            tag_template=tag_template,
         )
         # Catch a tag template or org that yields an invalid reference before any work.
         package.reference()
         packages.append(package)
-    return _with_build_args(packages, _resolving | {p.directory for p in packages})
+    extra = [arg for path in build_arg_files for arg in read_build_arg_file(path)]
+    return _with_build_args(packages, _resolving | {p.directory for p in packages}, extra)
 
 
 def check_dockerfile_exists(directory: Path, spec: BuildSpec) -> None:
@@ -175,38 +192,43 @@ def check_dockerfile_exists(directory: Path, spec: BuildSpec) -> None:
         )
 
 
-def lkt_target(package: Package, value: str) -> Path | None:
-    """The package directory an `@lkt:pkg:PATH` build arg value names, or None."""
-    if not value.startswith(LKT_PKG):
-        return None
-    return (package.directory / value[len(LKT_PKG) :]).resolve()
-
-
-def _with_build_args(packages: list[Package], resolving: frozenset[Path]) -> list[Package]:
-    """Resolve every `@lkt:pkg:` build arg: packages of this run by what the run calls them,
-    others by loading them (in one batch, with their own org and hash, as linuxkit does)."""
+def _with_build_args(
+    packages: list[Package], resolving: frozenset[Path], extra: Sequence[BuildArg]
+) -> list[Package]:
+    """Resolve every `@lkt:` build arg (buildargs): packages of this run by what the run calls
+    them, others by loading them (in one batch, with their own org and hash, as linuxkit
+    does). `extra` (from --build-arg-file) follows build.yml's args and so overrides them."""
     by_directory = {p.directory: p for p in packages}
+    wanted: dict[Path, list[tuple[BuildArg, list[Path]]]] = {}
     outside: list[Path] = []
     for package in packages:
-        for _, value in package.spec.build_arg_pairs:
-            target = lkt_target(package, value)
-            if target is not None and target not in by_directory and target not in outside:
+        own = [
+            parse_build_arg(line, package.directory, package.spec.display_path)
+            for line in package.spec.build_args
+        ]
+        entries = [(arg, package_dirs(arg)) for arg in [*own, *extra]]
+        wanted[package.directory] = entries
+        for _, targets in entries:
+            for target in targets:
+                if target in by_directory or target in outside:
+                    continue
                 if target in resolving:
                     raise InputError(
                         f"{package.spec.display_path}: @lkt:pkg: dependency cycle through {target}"
                     )
                 outside.append(target)
     if outside:
-        loaded = load_packages(outside, _resolving=resolving | set(outside))
+        loaded = load_packages(outside, check_dockerfile=False, _resolving=resolving | set(outside))
         by_directory.update({p.directory: p for p in loaded})
     resolved: list[Package] = []
     for package in packages:
-        args = []
-        for key, value in package.spec.build_arg_pairs:
-            target = lkt_target(package, value)
-            if target is not None:
-                dependency = by_directory[target]
-                value = f"{dependency.repository}:{dependency.tag}"
-            args.append((key, value))
-        resolved.append(dataclasses.replace(package, build_args=tuple(args)))
+        args: list[tuple[str, str]] = []
+        needs: list[tuple[Path, str]] = []
+        for arg, targets in wanted[package.directory]:
+            named = [by_directory[t] for t in targets]
+            args.extend(expand(arg, [(d.repository, f"{d.repository}:{d.tag}") for d in named]))
+            needs.extend((t, f"buildArgs {arg.key}={arg.value}") for t in targets)
+        resolved.append(
+            dataclasses.replace(package, build_args=tuple(args), arg_dependencies=tuple(needs))
+        )
     return resolved

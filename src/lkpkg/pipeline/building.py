@@ -37,6 +37,8 @@ from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
+from lkpkg.package.buildinfo import build_args as package_build_args
+from lkpkg.package.buildinfo import image_labels
 from lkpkg.package.model import Package
 from lkpkg.pipeline.events import (
     Attested,
@@ -89,34 +91,18 @@ def target_platforms(package: Package, requested: Sequence[Platform] | None) -> 
 
 
 def build_args(package: Package, *, source_date_epoch: int | None = None) -> dict[str, str]:
-    """What a package's Dockerfile sees as build args: linuxkit's automatic ones, then
-    build.yml's buildArgs (which win). The one definition, for the build and for the FROM
-    lines the dependency graph reads.
+    """What a package's Dockerfile sees as build args: linuxkit's automatic ones and
+    build.yml's buildArgs (package/buildinfo, the one definition), then SOURCE_DATE_EPOCH
+    unless buildArgs set it. Used by the build and by the FROM lines the graph reads.
 
     SOURCE_DATE_EPOCH is the user's (`source_date_epoch`, from the settings), else the commit
     time: what makes rebuilds of a commit identical.
     """
-    args = {
-        "SOURCE": package.spec.gitrepo or DEFAULT_SOURCE,
-        "PKG_HASH": package.hash,
-        "PKG_IMAGE": package.repository,
-    }
-    if package.head is not None:
-        revision = package.head.commit + ("-dirty" if package.dirty else "")
-        args["REVISION"] = revision
-        stamp = _utc_stamp(package.head.time)
-        args["GOPKGVERSION"] = f"v0.0.0-{stamp}-{package.head.commit[:12]}"
+    args = package_build_args(package)
     epoch = _epoch(package, source_date_epoch)
     if epoch is not None:
-        args["SOURCE_DATE_EPOCH"] = str(epoch)
-    args.update(package.build_args)
+        args.setdefault("SOURCE_DATE_EPOCH", str(epoch))
     return args
-
-
-def _utc_stamp(epoch: int) -> str:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC).strftime("%Y%m%d%H%M%S")
 
 
 def _epoch(package: Package, source_date_epoch: int | None) -> int | None:
@@ -126,12 +112,7 @@ def _epoch(package: Package, source_date_epoch: int | None) -> int | None:
 
 
 def _labels(package: Package) -> dict[str, str]:
-    labels = {"org.opencontainers.image.source": package.spec.gitrepo or DEFAULT_SOURCE}
-    if package.revision is not None:
-        labels["org.opencontainers.image.revision"] = package.revision
-    if package.spec.config is not None:
-        labels["org.mobyproject.config"] = json.dumps(package.spec.config, separators=(",", ":"))
-    return labels
+    return image_labels(package, f"lkpkg-{LKPKG_VERSION}")
 
 
 def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lkpkg.builders.dockerfile import from_images
 from lkpkg.errors import InputError, LkpkgError
-from lkpkg.package.model import Package, lkt_target
+from lkpkg.package.model import Package
 from lkpkg.pipeline.building import build_args
 from lkpkg.pipeline.schedule import priority_order
 from lkpkg.reference import Reference
@@ -84,10 +84,9 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
     edges: list[tuple[Edge, ...]] = []
     for number, package in enumerate(chosen):
         found: dict[int, str] = {}
-        for key, value in package.spec.build_arg_pairs:
-            target = lkt_target(package, value)
-            if target is not None and target in by_directory and by_directory[target] != number:
-                found.setdefault(by_directory[target], f"buildArgs {key}={value}")
+        for target, why in package.arg_dependencies:
+            if target in by_directory and by_directory[target] != number:
+                found.setdefault(by_directory[target], why)
         dockerfile = package.directory / package.spec.dockerfile
         for image in from_images(dockerfile, build_args(package)):
             repository = _repository(image)
