@@ -88,9 +88,9 @@ def platform_problem(platform: Platform) -> str | None:
     """Why `platform` is not one linuxkit builds: linux only, a known arch and variant."""
     if platform.os != "linux":
         return f"unsupported OS '{platform.os}' in {platform}: LinuxKit packages are linux only"
-    problem = arch_problem(platform.architecture)
+    problem = arch_problem(platform.architecture, f" in {platform}")
     if problem is not None:
-        return f"{problem} in {platform}"
+        return problem
     variant = platform.variant or ""
     if variant and variant not in KNOWN_VARIANTS.get(platform.architecture, ()):
         known = ", ".join(KNOWN_VARIANTS.get(platform.architecture, ())) or "none"
