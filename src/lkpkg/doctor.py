@@ -42,6 +42,7 @@ from lkpkg.trust.checks import (
     cosign_key_check,
     notary_cli_check,
     passphrase_checks,
+    signing_key_checks,
     trust_probe,
 )
 from lkpkg.trust.config import DCTSettings
@@ -200,13 +201,19 @@ def run_checks(options: DoctorOptions) -> Iterator[CheckResult]:
         if probes:
             exists: dict[str, bool | None] = {}
             because: str | None = None
+            key_checks: list[CheckResult] = []
             for probe_future in probes:
                 probe = probe_future.result()
                 yield probe.result
                 exists.update(probe.exists)
                 because = because or probe.unknown_because
+                if probe.config is not None:
+                    key_checks += signing_key_checks(
+                        probe.config, probe.exists, settings.passphrases
+                    )
             yield notary_cli_check(env.get("PATH"))
             yield from passphrase_checks(settings.passphrases, exists, because)
+            yield from key_checks
         if cosign is not None:
             yield cosign.result()
 

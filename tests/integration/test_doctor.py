@@ -186,8 +186,25 @@ def test_trust_server_ok_and_root_passphrase_needed_only_for_a_new_repository(
     result = doctor("--org", org, "--platforms", str(host_platform()), str(package), env=env)
     line, fix = check(result, f"passphrase {ROOT_PASSPHRASE}")
     assert line.startswith("ok   ") and "not needed" in line and fix is None
+    line, fix = check(result, f"signing keys {org}/tiny")
+    assert line.startswith("ok   ") and fix is None
     assert repo_pass not in result.stdout + result.stderr
     assert root_pass not in result.stdout + result.stderr
+
+    # A repository passphrase that unlocks none of its keys fails, as a push's preflight would.
+    wrong = "wrong-" + secrets.token_urlsafe(8)
+    result = doctor(
+        "--org",
+        org,
+        "--platforms",
+        str(host_platform()),
+        str(package),
+        env={**env, REPOSITORY_PASSPHRASE: wrong},
+    )
+    line, fix = check(result, f"signing keys {org}/tiny")
+    assert line.startswith("FAIL ") and f"{REPOSITORY_PASSPHRASE} unlocks none" in line
+    assert fix is not None and REPOSITORY_PASSPHRASE in fix
+    assert wrong not in result.stdout + result.stderr and result.returncode == 1
 
 
 def test_a_trust_server_without_its_ca_fails_with_where_to_put_it(

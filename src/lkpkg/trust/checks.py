@@ -25,6 +25,7 @@ from lkpkg.trust.passphrases import (
     ROOT_PASSPHRASE,
     DCTPassphrases,
 )
+from lkpkg.trust.preflight import key_problem
 from lkpkg.trust.server import TrustServer
 
 
@@ -35,6 +36,7 @@ class TrustProbe:
     result: CheckResult
     exists: Mapping[str, bool | None]
     unknown_because: str | None = None
+    config: TrustConfig | None = None
 
 
 def trust_probe(
@@ -45,8 +47,7 @@ def trust_probe(
     trust_ca: Path | None = None,
     timeout: float,
 ) -> TrustProbe:
-    """Ask the trust server for `domain` its health and, for each GUN, whether it exists
-    (only when the root passphrase is unset: nothing else depends on the answer)."""
+    """Ask the trust server for `domain` its health and, for each GUN, whether it exists."""
     try:
         config = TrustConfig.for_registry(domain, settings, trust_ca)
     except TrustConfigError as error:
@@ -64,17 +65,40 @@ def trust_probe(
         return TrustProbe(CheckResult.fail(name, detail, fix), unknown, failed)
     exists: dict[str, bool | None] = {}
     because: str | None = None
-    if not settings.passphrases.root:
-        signer = DCTSigner(config, settings, timeout=max(timeout * 3, 10.0), http_timeout=timeout)
-        for gun in guns:
-            if because is not None:
-                exists[gun] = None  # one failure to ask is enough to report
-                continue
-            try:
-                exists[gun] = signer.repository_exists(gun)
-            except LkpkgError as error:
-                exists[gun], because = None, error.message
-    return TrustProbe(CheckResult.ok(name, f"healthy ({trusting})"), exists, because)
+    signer = DCTSigner(config, settings, timeout=max(timeout * 3, 10.0), http_timeout=timeout)
+    for gun in guns:
+        if because is not None:
+            exists[gun] = None  # one failure to ask is enough to report
+            continue
+        try:
+            exists[gun] = signer.repository_exists(gun)
+        except LkpkgError as error:
+            exists[gun], because = None, error.message
+    return TrustProbe(CheckResult.ok(name, f"healthy ({trusting})"), exists, because, config)
+
+
+def signing_key_checks(
+    config: TrustConfig, exists: Mapping[str, bool | None], passphrases: DCTPassphrases
+) -> list[CheckResult]:
+    """Per repository whose existence is known, whether the trust dir's keys can sign it with
+    the passphrases set (the push preflight's rule, `preflight.key_problem`). Skipped for a
+    passphrase that is not set: `passphrase_checks` reports that."""
+    results = []
+    for gun, known in exists.items():
+        needed = passphrases.repository if known else passphrases.root
+        if known is None or not needed:
+            continue
+        name = f"signing keys {gun}"
+        problem = key_problem(config, gun, passphrases, exists=known)
+        if problem is not None:
+            results.append(CheckResult.failed(name, problem, NOTRUST_HINT))
+        elif known:
+            results.append(CheckResult.ok(name, "a key that may sign it unlocks"))
+        else:
+            results.append(
+                CheckResult.ok(name, "new on the trust server; the root key can initialise it")
+            )
+    return results
 
 
 def notary_cli_check(path: str | None) -> CheckResult:

@@ -20,12 +20,14 @@ unlocks but belongs to a role that may not sign this tag is still reported then.
 from __future__ import annotations
 
 from lkpkg.errors import TrustKeyError
+from lkpkg.trust.config import TrustConfig
 from lkpkg.trust.dct import DCTSigner
 from lkpkg.trust.keys import LocalKey, local_keys, unlocks
 from lkpkg.trust.passphrases import (
     NOTRUST_HINT,
     REPOSITORY_PASSPHRASE,
     ROOT_PASSPHRASE,
+    DCTPassphrases,
     check_passphrases,
 )
 from lkpkg.trust.server import TrustServer
@@ -38,28 +40,44 @@ def check_ready(signer: DCTSigner, gun: str, *, timeout: float | None = None) ->
     """Raise what signing `gun` would fail with; True if the repository exists already."""
     passphrases = signer.settings.passphrases
     check_passphrases(passphrases, may_need_root=False)
-    config = signer.config
     extra = {} if timeout is None else {"timeout": timeout}
-    with TrustServer(config, config_dir=signer.settings.docker_config_dir, **extra) as server:
+    with TrustServer(
+        signer.config, config_dir=signer.settings.docker_config_dir, **extra
+    ) as server:
         server.health()
     exists = signer.repository_exists(gun)
+    if not exists:
+        check_passphrases(passphrases, may_need_root=True)
+    problem = key_problem(signer.config, gun, passphrases, exists=exists)
+    if problem is not None:
+        raise problem
+    return exists
+
+
+def key_problem(
+    config: TrustConfig, gun: str, passphrases: DCTPassphrases, *, exists: bool
+) -> TrustKeyError | None:
+    """Why the trust dir's keys cannot sign `gun` with these passphrases, or None.
+
+    `exists`: the trust server holds `gun`, so a key that may sign it (its targets key or a
+    delegation key) must be here and unlock with the repository passphrase; else the root
+    passphrase must unlock the root key the trust dir holds, if any (`notary init` reuses it;
+    with none, a new one is made).
+    """
     keys = local_keys(config.trust_dir)
     private = config.trust_dir / "private"
     if not exists:
-        check_passphrases(passphrases, may_need_root=True)
         roots = [k for k in keys if k.role == "root"]
         if roots and not _any_unlocks(roots, passphrases.root):
-            raise TrustKeyError(
+            return TrustKeyError(
                 f"{gun} is new on {config.server} and is initialised with the root key, but"
                 f" {ROOT_PASSPHRASE} unlocks no root key in {private}",
                 hint=f"set {ROOT_PASSPHRASE} to the root key's passphrase, or {NOTRUST_HINT}",
             )
-        return False
-    signing = [
-        k for k in keys if (k.role == "targets" and k.gun == gun) or k.role not in _CANONICAL
-    ]
+        return None
+    signing = signing_keys(keys, gun)
     if not signing:
-        raise TrustKeyError(
+        return TrustKeyError(
             f"{gun} is on {config.server}, but no key that may sign it (its targets key or a"
             f" delegation key) is in {private}",
             hint="sign where the repository's keys are, or have an admin add yours with"
@@ -67,12 +85,18 @@ def check_ready(signer: DCTSigner, gun: str, *, timeout: float | None = None) ->
         )
     if not _any_unlocks(signing, passphrases.repository):
         names = ", ".join(sorted(f"{k.key_id[:12]} ({k.role})" for k in signing))
-        raise TrustKeyError(
+        return TrustKeyError(
             f"{REPOSITORY_PASSPHRASE} unlocks none of the keys that may sign {gun} in"
             f" {private}: {names}",
             hint=f"set {REPOSITORY_PASSPHRASE} to the passphrase of the repository's key",
         )
-    return True
+    return None
+
+
+def signing_keys(keys: list[LocalKey], gun: str) -> list[LocalKey]:
+    """The keys that may sign `gun`: its targets key, and delegation keys (docker files
+    those under the signer's name, with no GUN)."""
+    return [k for k in keys if (k.role == "targets" and k.gun == gun) or k.role not in _CANONICAL]
 
 
 def _any_unlocks(keys: list[LocalKey], passphrase: str) -> bool:
