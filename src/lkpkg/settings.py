@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from lkpkg.builders.base import EngineSettings
 from lkpkg.cache.layout import default_cache_dir
 from lkpkg.errors import InputError
 
-# Environment variables lkpkg reads (the CLI also lets click read LKPKG_BUILDER,
-# LKPKG_PROGRESS, LKPKG_NOTRUST, LKPKG_SIGN_KEY and LKPKG_INSECURE_REGISTRIES as flag defaults).
-DOCKER_HOST_ENV = "DOCKER_HOST"
-DOCKER_CLIENT_ENV = "LKPKG_DOCKER_CLIENT"
+# Read here (LINUXKIT_CACHE, DOCKER_HOST and LKPKG_DOCKER_CLIENT through their modules'
+# resolvers); the CLI also lets click read LKPKG_BUILDER, LKPKG_PROGRESS, LKPKG_NOTRUST,
+# LKPKG_SIGN_KEY and LKPKG_INSECURE_REGISTRIES as flag defaults.
 SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"
 
 BUILDER_CHOICES = ("auto", "buildah", "docker")
@@ -85,13 +85,16 @@ def resolve_settings(
     trust_ca: Path | None = None,
     progress: str | None = None,
 ) -> Settings:
-    """The settings of one command: each flag given wins, else its environment variable."""
+    """The settings of one command: each flag given wins, else its environment variable.
+    The cache directory and the build engines' variables are read by their own modules'
+    resolvers (`default_cache_dir`, `EngineSettings.from_environ`), here, once."""
+    engines = EngineSettings.from_environ(env)
     return Settings(
         cache_dir=cache_dir if cache_dir is not None else default_cache_dir(env),
         builder=(builder or "auto").lower(),
         builder_hosts=tuple(builder_hosts),
-        docker_host=env.get(DOCKER_HOST_ENV) or None,
-        docker_client=env.get(DOCKER_CLIENT_ENV) or None,
+        docker_host=engines.docker_host,
+        docker_client=engines.docker_client,
         source_date_epoch=_epoch(env.get(SOURCE_DATE_EPOCH_ENV)),
         # `--insecure-registry a,b` and the variable's comma-separated form both work.
         insecure_registries=tuple(h for item in insecure for h in item.split(",") if h),

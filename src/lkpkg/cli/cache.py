@@ -101,7 +101,7 @@ def cache_pull(
     store = open_cache(cache_dir)
     registries = RegistryPool(insecure, os.environ)
     try:
-        verifier = Verifier(policy, registries)
+        verifier = Verifier(policy, registries, os.environ)
 
         def verify(pinned: Reference) -> None:
             click.echo(verifier(pinned), err=True)

@@ -86,7 +86,7 @@ def pin(
             updates[ref.name] = ref
     registries = RegistryPool(insecure, os.environ)
     try:
-        verifier = Verifier(policy, registries)
+        verifier = Verifier(policy, registries, os.environ)
         pinner = Pinner(registries, verifier, check=check, updates=updates)
         results = pin_files(pinner, list(files))
     finally:

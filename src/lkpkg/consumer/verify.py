@@ -9,7 +9,6 @@ index and every per-arch manifest.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +53,11 @@ class Verifier:
         self,
         policy: TrustPolicy,
         registry_for: Callable[[str], Registry],
-        env: Mapping[str, str] | None = None,
+        env: Mapping[str, str],
     ) -> None:
         self.policy = policy
         self._registry_for = registry_for
-        self._env = dict(os.environ if env is None else env)
+        self._env = dict(env)
         self._public: ec.EllipticCurvePublicKey | None = (
             load_public_key(policy.key) if policy.key is not None else None
         )
