@@ -118,6 +118,7 @@ class PlainProgress:
                     [
                         f"{PREFIX}{subject}: failed: {event.message}",
                         *(f"  | {t}" for t in event.tail),
+                        *([f"{PREFIX}{subject}: hint: {event.hint}"] if event.hint else []),
                     ]
                 )
         elif isinstance(event, events.Blocked):
@@ -273,6 +274,8 @@ class RichProgress:
             lines = Text(f"✗ {self._packages[item].subject}: {event.message}", style="red")
             for line in event.tail:
                 lines.append(f"\n  | {line}", style="dim")
+            if event.hint:
+                lines.append(f"\n  hint: {event.hint}", style="yellow")
             self._print(lines)
 
     def _render(self) -> RenderableType:

@@ -111,13 +111,14 @@ def test_plain_lines_are_the_described_events_and_the_run_outcomes() -> None:
     display(0, events.BuildStarted(ref("base", "t-amd64"), "amd64", "buildah"))
     display(0, events.BlobProgress(ref("base", "t-amd64"), "amd64", D2, 1, 1, 1))
     display(0, events.IndexWritten(ref("base", "t"), D2))
-    display(1, events.Failed("it broke", ("last line",)))
+    display(1, events.Failed("it broke", ("last line",), "try this"))
     display(2, events.Blocked((1,)))
     assert out.getvalue().splitlines() == [
         "lkpkg: wombat/base:t-amd64: building with buildah",
         f"lkpkg: wombat/base:t: index {D2}",
         "lkpkg: wombat/app:t: failed: it broke",
         "  | last line",
+        "lkpkg: wombat/app:t: hint: try this",
         "lkpkg: wombat/leaf:t: blocked: needs wombat/app:t, which failed",
     ]
 
