@@ -198,3 +198,22 @@ def test_build_skips_packages_with_no_arches(tree: Path, command: str) -> None:
         f"Skipping {expected[name]} with no architectures to build"
         for name in ("bpftrace", "vsudd", "arches-empty")
     ]
+
+
+def test_build_takes_linuxkits_package_flags(tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--dev, --tag, --build-yml and $LINUXKIT_PKG_ORG name the package for build as for
+    show-tag (seen through the no-arches skip, which needs no builder)."""
+    monkeypatch.setenv("USER", "alice")
+    (tree / "pkg" / "vsudd" / "other.yml").write_text("image: other\narches: []\n")
+    result = CliRunner().invoke(
+        cli,
+        ["build", "--dev", "--tag", "{{.Hash}}-x", "--build-yml", "other.yml", "pkg/vsudd"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [
+        "Skipping alice/other:dev-x with no architectures to build"
+    ]
+    monkeypatch.setenv("LINUXKIT_PKG_ORG", "envorg")
+    result = CliRunner().invoke(cli, ["build", "--hash", "h", "pkg/vsudd"], catch_exceptions=False)
+    assert result.stderr.splitlines() == ["Skipping envorg/vsudd:h with no architectures to build"]

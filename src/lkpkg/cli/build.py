@@ -30,6 +30,7 @@ from lkpkg.cli.common import (
     run_options,
     settings,
 )
+from lkpkg.cli.showtag import resolve_org_and_hash
 from lkpkg.errors import InputError, LkpkgError, PackagesFailed
 from lkpkg.package.model import load_packages
 from lkpkg.pipeline.report import RunReport
@@ -46,6 +47,8 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     json_output = flags.pop("json_output")
     jobs = flags.pop("jobs")
     org, hash_ = flags.pop("org"), flags.pop("hash_")
+    # linuxkit's `pkg` flags that name the package, resolved as show-tag resolves them.
+    org, hash_ = resolve_org_and_hash(org, hash_, flags.pop("dev"), dict(os.environ))
     releases = flags.pop("releases")
     platforms = parse_platforms(flags.pop("platforms"))
     options = RunOptions(
@@ -59,9 +62,17 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         attest=AttestOptions(sbom=flags.pop("sbom"), provenance=flags.pop("provenance")),
     )
     build_arg_files = flags.pop("build_arg_files")
+    tag_template, build_yml = flags.pop("tag_template"), flags.pop("build_yml")
+    hash_path = flags.pop("hash_path")
     resolved = settings(**flags)
     packages = load_packages(
-        list(directories), org=org, hash_override=hash_, build_arg_files=build_arg_files
+        list(directories),
+        org=org,
+        hash_override=hash_,
+        build_yml=build_yml,
+        hash_path=hash_path,
+        tag_template=tag_template,
+        build_arg_files=build_arg_files,
     )
     labels = [os.path.normpath(d) for d in directories]
     mode = choose_mode(resolved.progress)

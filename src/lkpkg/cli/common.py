@@ -127,6 +127,20 @@ package_options = options(
         "default $LINUXKIT_PKG_ORG, else build.yml's.",
     ),
     click.option("--hash", "hash_", help="Override the content hash part of the tag."),
+    click.option(
+        "--tag",
+        "tag_template",
+        help="Override build.yml's tag: a template over {{.Hash}} (linuxkit's --tag).",
+    ),
+    click.option("--dev", is_flag=True, help="Org $USER and hash 'dev', unless --org/--hash say."),
+    click.option(
+        "--build-yml", default="build.yml", show_default=True, help="Name of the build file."
+    ),
+    click.option(
+        "--hash-path",
+        type=click.Path(path_type=Path, file_okay=False),
+        help="Hash this directory (a parent of every package) instead of each package's own.",
+    ),
 )
 build_options = options(
     click.option(
