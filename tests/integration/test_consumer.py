@@ -374,9 +374,7 @@ def test_linuxkit_builds_a_pinned_yaml_offline_from_what_cache_pull_verified(sho
     lkpkg("pin", "--key", str(shop.public_key), str(yml), env=shop.env())
     pinned = yml.read_text().split("- ", 1)[1].split()[0]
     cache = tmp_path / "cache"
-    lkpkg(
-        "cache", "pull", "--cache", str(cache), "--platforms", "linux/amd64", pinned, env=shop.env()
-    )
+    lkpkg("cache", "pull", "--cache", str(cache), "--from-yaml", str(yml), env=shop.env())
     listed = run([str(LINUXKIT), "cache", "ls", "--cache", str(cache)])
     assert pinned in listed.stdout + listed.stderr  # linuxkit logs the list on stderr
     requests_before = shop.registry.log.read_text(errors="replace").count("response completed")

@@ -104,10 +104,15 @@ def pull(
     *,
     platforms: Sequence[Platform] | None = None,
     verify: Callable[[Reference], object] | None = None,
+    store_as: Reference | None = None,
 ) -> Pulled:
-    """Pull `ref` into `cache` (see the module docstring for the order of the steps)."""
-    name = with_default_tag(ref)
-    pinned = resolve(registry, name)
+    """Pull `ref` into `cache` (see the module docstring for the order of the steps).
+
+    `store_as` names the cache entry when it must differ from `ref` with its default tag:
+    linuxkit looks up an image a YAML names without a tag under the bare name.
+    """
+    name = store_as if store_as is not None else with_default_tag(ref)
+    pinned = resolve(registry, ref)
     if verify is not None:
         verify(pinned)
     assert pinned.digest is not None

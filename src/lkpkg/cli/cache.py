@@ -16,7 +16,7 @@ from lkpkg.cli.common import (
     parse_platforms,
     trust_ca_option,
 )
-from lkpkg.errors import LkpkgError
+from lkpkg.errors import InputError, LkpkgError
 from lkpkg.importer import import_rootfs
 from lkpkg.pipeline.registries import RegistryPool
 from lkpkg.platforms import host_platform
@@ -67,7 +67,15 @@ def cache_ls(cache_dir: Path | None) -> None:
 @trust_ca_option
 @insecure_option
 @cache_option
-@click.argument("references", nargs=-1, required=True)
+@click.option(
+    "--from-yaml",
+    "yaml_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="FILE.yml",
+    help="Also every image a LinuxKit YAML uses (after `lkpkg pin`: what was verified).",
+)
+@click.argument("references", nargs=-1)
 def cache_pull(
     platforms: str | None,
     notrust: bool,
@@ -76,6 +84,7 @@ def cache_pull(
     trust_ca: Path | None,
     insecure: Sequence[str],
     cache_dir: Path | None,
+    yaml_files: Sequence[Path],
     references: Sequence[str],
 ) -> None:
     """Pull REFERENCES from their registry into the cache, verified before anything is written.
@@ -90,13 +99,27 @@ def cache_pull(
       lkpkg cache pull linuxkit/init:8f1e7a0c
       lkpkg cache pull --notrust --key cosign.pub --platforms linux/arm64 \\
           localhost:5000/wombat/hello:4b825dc6@sha256:...
+      lkpkg cache pull --from-yaml linuxkit.yml     # then: linuxkit build linuxkit.yml
     """
     from lkpkg.cache.pull import pull
     from lkpkg.consumer.verify import TrustPolicy, Verifier
 
     policy = TrustPolicy(dct=not notrust, key=key, insecure=unverified, trust_ca=trust_ca)
     policy.check("cache pull")
-    refs = [Reference.parse(r) for r in references]
+    refs: list[tuple[Reference, Reference | None]] = [
+        (Reference.parse(r), None) for r in references
+    ]
+    if yaml_files:
+        from lkpkg.consumer.yamlrefs import find_references
+
+        for path in yaml_files:
+            for site in find_references(path):
+                ref = Reference.parse(site.text)
+                # linuxkit caches an image written without a tag under the bare name.
+                refs.append((ref, ref if ref.tag is None and ref.digest is None else None))
+        refs = list(dict.fromkeys(refs))
+    if not refs:
+        raise InputError("cache pull: name a REFERENCE or give --from-yaml")
     wanted = parse_platforms(platforms)
     store = open_cache(cache_dir)
     registries = RegistryPool(insecure, os.environ)
@@ -106,8 +129,15 @@ def cache_pull(
         def verify(pinned: Reference) -> None:
             click.echo(verifier(pinned), err=True)
 
-        for ref in refs:
-            pulled = pull(store, registries(ref.domain), ref, platforms=wanted, verify=verify)
+        for ref, store_as in refs:
+            pulled = pull(
+                store,
+                registries(ref.domain),
+                ref,
+                platforms=wanted,
+                verify=verify,
+                store_as=store_as,
+            )
             what = ", ".join(str(p) for p in pulled.platforms) or "one image"
             click.echo(
                 f"pulled {pulled.reference} {pulled.digest} ({what}; "
