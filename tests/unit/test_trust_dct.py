@@ -398,3 +398,40 @@ def test_trust_does_not_import_the_pipeline():
     src = Path(__file__).resolve().parents[2] / "src" / "lkpkg" / "trust"
     importers = [p.name for p in src.glob("*.py") if "lkpkg.pipeline" in p.read_text()]
     assert importers == []
+
+
+def test_the_preflight_accepts_any_answer_below_500_from_the_health_path(tmp_path):
+    """A hosted notary's front end may refuse the health path to anonymous clients: that
+    still proves it is reachable with the CA. `lkpkg doctor` (strict) reports it."""
+    import http.server
+    import threading
+
+    from lkpkg.trust.server import TrustServer
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        status = 401
+
+        def do_GET(self) -> None:
+            self.send_response(Handler.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # Plain HTTP through the same client code: the URL's scheme decides.
+        config = TrustConfig(f"http://127.0.0.1:{server.server_port}", tmp_path, None)
+        with TrustServer(config, config_dir=tmp_path) as trust:
+            trust.health(strict=False)
+            with pytest.raises(TrustError, match="answered 401"):
+                trust.health()
+            Handler.status = 503
+            with pytest.raises(TrustError, match="answered 503"):
+                trust.health(strict=False)
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -5,8 +5,8 @@ where HTTP and the key files suffice, and raises the error the signing would rai
 with a hint:
 
 1. the repository passphrase is set (`TrustPassphraseMissing`, exit 2);
-2. the trust server answers its health check with the configured CA
-   (`TrustServerUnreachable`, exit 3; an unhealthy server is a `TrustError`);
+2. the trust server answers over TLS with the configured CA (`TrustServerUnreachable`,
+   exit 3; a 5xx from its health check is a `TrustError`);
 3. for a repository the server holds: a key that may sign it (its targets key, or a
    delegation key) is in the trust dir and the repository passphrase unlocks one
    (`TrustKeyError`, exit 4);
@@ -44,7 +44,7 @@ def check_ready(signer: DCTSigner, gun: str, *, timeout: float | None = None) ->
     with TrustServer(
         signer.config, config_dir=signer.settings.docker_config_dir, **extra
     ) as server:
-        server.health()
+        server.health(strict=False)
     exists = signer.repository_exists(gun)
     if not exists:
         check_passphrases(passphrases, may_need_root=True)
