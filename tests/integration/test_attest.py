@@ -6,6 +6,7 @@ import hashlib
 import json
 import tarfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from spdx_tools.spdx.parser.parse_anything import parse_file
@@ -241,3 +242,93 @@ def test_static_binary_is_named_and_linuxkit_build_merges_the_sbom(
         merged = json.loads(handle.read())
     assert "docker.io/wombat/hello" in [p["name"] for p in merged["packages"]]
     assert "containers/onboot/000-hello/lower/hello" in [f["fileName"] for f in merged["files"]]
+
+
+def is_attestation(entry: dict[str, Any]) -> bool:
+    """An index entry that is an attestation manifest (BuildKit's layout), not an image."""
+    return bool(
+        entry.get("annotations", {}).get("vnd.docker.reference.type") == "attestation-manifest"
+    )
+
+
+def registry_raw(registry: Any, ref: str) -> dict[str, Any]:
+    out = run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]).stdout
+    document: dict[str, Any] = json.loads(out)
+    return document
+
+
+def test_push_pairs_each_arch_with_its_attestations_and_a_repush_replaces_them(
+    repo, cache_dir, buildah_store, registry_plain
+):
+    tree = git(repo, "rev-parse", "HEAD:hello")
+    org = f"{registry_plain.host}/{registry_plain.repo('attest')}"
+    name = f"{org}/hello"
+    seen = []
+    for flags in ((), ("--force", "--provenance=false")):
+        lkpkg(
+            "push",
+            "--notrust",
+            "--cache",
+            str(cache_dir),
+            "--org",
+            org,
+            "--platforms",
+            "linux/amd64",
+            *flags,
+            str(repo / "hello"),
+        )
+        index = registry_raw(registry_plain, f"{name}:{tree}")
+        image = registry_raw(registry_plain, f"{name}:{tree}-amd64")
+        (entry,) = [m for m in index["manifests"] if not is_attestation(m)]
+        (attestation,) = [m for m in index["manifests"] if is_attestation(m)]
+        assert attestation["platform"] == {"os": "unknown", "architecture": "unknown"}
+        assert attestation["annotations"]["vnd.docker.reference.digest"] == entry["digest"]
+        # The attestation manifest has a tag of its own beside the arch tag.
+        tagged = registry_raw(registry_plain, f"{name}:{tree}-amd64-attestations")
+        types = [layer["annotations"]["in-toto.io/predicate-type"] for layer in tagged["layers"]]
+        seen.append((entry["digest"], attestation["digest"], types))
+        assert image["layers"]  # the arch image itself is unchanged and readable
+    # Same image (a reproducible rebuild); its attestation was replaced, not added to.
+    assert seen[0][0] == seen[1][0]
+    assert seen[0][1] != seen[1][1]
+    assert seen[0][2] == [SPDX, SLSA] and seen[1][2] == [SPDX]
+
+
+def test_signed_attestations_verify_with_the_public_key(
+    repo, cache_dir, buildah_store, registry_plain, tmp_path
+):
+    env = {"COSIGN_PASSWORD": "correct horse"}
+    lkpkg("keygen", "--output-key-prefix", str(tmp_path / "cosign"), env=env)
+    tree = git(repo, "rev-parse", "HEAD:hello")
+    org = f"{registry_plain.host}/{registry_plain.repo('signed')}"
+    lkpkg(
+        "push",
+        "--notrust",
+        "--sign-key",
+        str(tmp_path / "cosign.key"),
+        "--cache",
+        str(cache_dir),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(repo / "hello"),
+        env=env,
+    )
+    image = registry_raw(registry_plain, f"{org}/hello:{tree}-amd64")
+    assert image["layers"]
+    verified = lkpkg(
+        "verify",
+        "--notrust",
+        "--key",
+        str(tmp_path / "cosign.pub"),
+        "--attestations",
+        f"{org}/hello:{tree}",
+    )
+    assert f"attestations of 1 images: {SLSA}, {SPDX}" in verified.stdout
+    index = registry_raw(registry_plain, f"{org}/hello:{tree}")
+    (entry,) = [m for m in index["manifests"] if not is_attestation(m)]
+    att = registry_raw(registry_plain, f"{org}/hello:sha256-{entry['digest'].split(':')[1]}.att")
+    assert [layer["mediaType"] for layer in att["layers"]] == [
+        "application/vnd.dsse.envelope.v1+json"
+    ] * 2

@@ -17,6 +17,7 @@ from lkpkg.platforms import host_platform
 from tests.conftest import ROOT, git, lkpkg, run
 from tests.fixtures.notary import NotaryInfo
 from tests.fixtures.registry import RegistryInfo
+from tests.integration.test_attest import is_attestation
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +105,9 @@ def assert_pushed(repository: str, tag: str) -> None:
     assert single["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
     index = skopeo_raw(f"{repository}:{tag}")
     assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
-    assert [m["platform"]["architecture"] for m in index["manifests"]] == [ARCH]
+    assert [m["platform"]["architecture"] for m in index["manifests"] if not is_attestation(m)] == [
+        ARCH
+    ]
 
 
 @pytest.fixture
@@ -146,14 +149,21 @@ def test_push_sends_the_arch_tag_and_the_index(repo, org, env, buildah_store):
     tag = git(repo, "rev-parse", "HEAD:tiny")
     assert_pushed(f"{org}/tiny", tag)
     assert f"lkpkg push --org {org} --notrust ." in result.stdout
-    assert sorted(registry_tags(f"{org}/tiny")) == sorted([tag, f"{tag}-{ARCH}"])
+    # The arch's SBOM and provenance ride beside it (docs/supply-chain.md).
+    assert sorted(registry_tags(f"{org}/tiny")) == sorted(
+        [tag, f"{tag}-{ARCH}", f"{tag}-{ARCH}-attestations"]
+    )
 
 
 def test_hash_foo_push_sends_foo_arch_and_foo(repo, org, env, buildah_store):
     package = init_package(repo, "tiny")
     make(package, f"ORG={org}", "NOTRUST=1", "HASH=foo", "push", env=env)
     assert_pushed(f"{org}/tiny", "foo")
-    assert sorted(registry_tags(f"{org}/tiny")) == ["foo", f"foo-{ARCH}"]
+    assert sorted(registry_tags(f"{org}/tiny")) == [
+        "foo",
+        f"foo-{ARCH}",
+        f"foo-{ARCH}-attestations",
+    ]
 
 
 def test_maintainer_make_pushes_and_signs_the_arch_tag_and_the_index(

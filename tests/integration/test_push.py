@@ -14,6 +14,7 @@ import pytest
 from lkpkg.cache.layout import Cache
 from tests.conftest import ROOT, copy_examples, git, lkpkg, run
 from tests.fixtures.registry import RegistryInfo
+from tests.integration.test_attest import is_attestation
 
 pytestmark = pytest.mark.integration
 
@@ -76,7 +77,9 @@ def test_push_both_arches_then_index_readable_by_skopeo(
     )
     tag = git(repo, "rev-parse", "HEAD:tiny")
     index = skopeo_raw(registry_plain, f"{org}/tiny:{tag}")
-    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    assert sorted(
+        m["platform"]["architecture"] for m in index["manifests"] if not is_attestation(m)
+    ) == ["amd64", "arm64"]
     for arch in ("amd64", "arm64"):
         single = skopeo_raw(registry_plain, f"{org}/tiny:{tag}-{arch}")
         assert single["mediaType"] == "application/vnd.oci.image.manifest.v1+json"
@@ -272,7 +275,8 @@ def test_push_through_a_token_service(repo, tmp_path, registry_token, buildah_st
         env=env_for(registry_token),
     )
     tag = git(repo, "rev-parse", "HEAD:tiny")
-    assert len(skopeo_raw(registry_token, f"{org}/tiny:{tag}")["manifests"]) == 2
+    index = skopeo_raw(registry_token, f"{org}/tiny:{tag}")
+    assert len([m for m in index["manifests"] if not is_attestation(m)]) == 2
 
 
 def test_registry_down_is_exit_3_and_one_line(repo, tmp_path, buildah_store):
@@ -327,7 +331,9 @@ def test_manifest_rebuilds_the_index_from_arch_tags(repo, tmp_path, registry_pla
     out = lkpkg("manifest", f"{org}/tiny:h1").stdout
     assert f"{org}/tiny:h1 sha256:" in out
     index = skopeo_raw(registry_plain, f"{org}/tiny:h1")
-    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    assert sorted(
+        m["platform"]["architecture"] for m in index["manifests"] if not is_attestation(m)
+    ) == ["amd64", "arm64"]
 
 
 def test_pulled_and_run_by_a_docker_engine(
@@ -364,7 +370,8 @@ from lkpkg.cache.layout import Cache
 from lkpkg.oci.model import Descriptor
 cache = Cache(__import__("pathlib").Path(sys.argv[1]))
 with cache.lock():
-    cache.set_ref(sys.argv[2], Descriptor.from_json(__import__("json").loads(sys.argv[3])))
+    for ref, desc in zip(sys.argv[2::2], sys.argv[3::2]):
+        cache.set_ref(ref, Descriptor.from_json(__import__("json").loads(desc)))
 """
 
 
@@ -389,6 +396,10 @@ def test_eight_hosts_pushing_eight_arches_at_once_end_with_all_in_the_index(
     )
     built = Cache(template)
     images = {arch: built.resolve(f"{org}/tiny:t-{arch}") for arch in TINY_ARCHES}
+    # The build's index also holds each arch's attestations; each host has it under the round's
+    # tag, so each pushes its own arch's attestations beside its image.
+    with_attestations = built.resolve(f"{org}/tiny:t")
+    assert with_attestations is not None
     caches = {}
     for arch in TINY_ARCHES:
         caches[arch] = tmp_path / f"host-{arch}"
@@ -407,6 +418,8 @@ def test_eight_hosts_pushing_eight_arches_at_once_end_with_all_in_the_index(
                     str(caches[arch]),
                     f"{org}/tiny:{tag}-{arch}",
                     json.dumps(descriptor.to_json()),
+                    f"{org}/tiny:{tag}",
+                    json.dumps(with_attestations.to_json()),
                 ]
             )
         procs = [
@@ -435,8 +448,19 @@ def test_eight_hosts_pushing_eight_arches_at_once_end_with_all_in_the_index(
             _, err = proc.communicate(timeout=300)
             assert proc.returncode == 0, err
         index = skopeo_raw(registry_plain, f"{org}/tiny:{tag}")
-        arches = sorted(m["platform"]["architecture"] for m in index["manifests"])
+        arches = sorted(
+            m["platform"]["architecture"] for m in index["manifests"] if not is_attestation(m)
+        )
         assert arches == sorted(TINY_ARCHES), (round_number, arches)
+        # Every arch is paired with its own attestations, and nothing else is.
+        attested = sorted(
+            m["annotations"]["vnd.docker.reference.digest"]
+            for m in index["manifests"]
+            if is_attestation(m)
+        )
+        assert attested == sorted(
+            m["digest"] for m in index["manifests"] if not is_attestation(m)
+        ), round_number
 
 
 def test_amd64_here_and_arm64_on_another_engine_end_in_one_index(
@@ -461,7 +485,9 @@ def test_amd64_here_and_arm64_on_another_engine_end_in_one_index(
     assert "-amd64: building with buildah" in result.stderr
     tag = git(repo, "rev-parse", "HEAD:hello")
     index = skopeo_raw(registry_plain, f"{org}/hello:{tag}")
-    assert sorted(m["platform"]["architecture"] for m in index["manifests"]) == ["amd64", "arm64"]
+    assert sorted(
+        m["platform"]["architecture"] for m in index["manifests"] if not is_attestation(m)
+    ) == ["amd64", "arm64"]
     # The arm64 image was built by (and stays in) the other engine's store.
     inspected = subprocess.run(
         [

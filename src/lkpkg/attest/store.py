@@ -76,14 +76,38 @@ def write_attestation_manifest(
         "rootfs": {"type": "layers", "diff_ids": [layer.digest for layer in layers]},
     }
     config_desc = store.write_blob(canonical_bytes(config), mediatypes.OCI_CONFIG)
-    manifest = store.put_manifest(ImageManifest(config_desc, tuple(layers)))
+    annotations = {REFERENCE_TYPE: ATTESTATION_MANIFEST, REFERENCE_DIGEST: image.digest}
+    # The manifest repeats the index entry's annotations, so that the manifest alone (a
+    # registry tag, see `attested_digest`) says which image it belongs to.
+    manifest = store.put_manifest(
+        ImageManifest(config_desc, tuple(layers), annotations=annotations)
+    )
+    return index_entry(manifest, image.digest)
+
+
+def index_entry(manifest: Descriptor, image_digest: str) -> Descriptor:
+    """The index entry of an attestation manifest for the image `image_digest`."""
     return Descriptor(
         manifest.media_type,
         manifest.digest,
         manifest.size,
         platform=UNKNOWN,
-        annotations={REFERENCE_TYPE: ATTESTATION_MANIFEST, REFERENCE_DIGEST: image.digest},
+        annotations={REFERENCE_TYPE: ATTESTATION_MANIFEST, REFERENCE_DIGEST: image_digest},
     )
+
+
+def attested_digest(manifest: ImageManifest) -> str | None:
+    """The image digest an attestation manifest lkpkg wrote belongs to; None for others."""
+    annotations = manifest.annotations or {}
+    if annotations.get(REFERENCE_TYPE) != ATTESTATION_MANIFEST:
+        return None
+    return annotations.get(REFERENCE_DIGEST)
+
+
+def registry_tag(arch_tag: str) -> str:
+    """The registry tag of the attestations of the image at `TAG-ARCH` (a registry has no
+    compare-and-swap for the index, so each arch's attestation has a tag of its own)."""
+    return f"{arch_tag}-attestations"
 
 
 def index_entries(

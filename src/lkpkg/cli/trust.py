@@ -67,11 +67,21 @@ def sign(
     type=click.Path(path_type=Path, dir_okay=False),
     help="cosign public key to verify with.",
 )
+@click.option(
+    "--attestations",
+    is_flag=True,
+    help="Also check each image's signed attestations (sha256-HEX.att, needs --key).",
+)
 @trust_ca_option
 @insecure_option
 @click.argument("reference")
 def verify(
-    notrust: bool, key: Path | None, trust_ca: Path | None, insecure: Sequence[str], reference: str
+    notrust: bool,
+    key: Path | None,
+    attestations: bool,
+    trust_ca: Path | None,
+    insecure: Sequence[str],
+    reference: str,
 ) -> None:
     """Check REFERENCE before consuming it: exit 0 with a summary, or 1 naming the first mismatch.
 
@@ -79,8 +89,12 @@ def verify(
     Docker Content Trust (unless --notrust): the digest the registry serves for the tag must
     be the signed target. With --key: a valid cosign signature for that key. For an index,
     every per-arch manifest too.
+    With --attestations: every image's SBOM and provenance signed as `cosign attest`
+    stores them (DSSE), about exactly that image digest.
     Example: lkpkg verify --key cosign.pub localhost:5000/wombat/hello:4b825dc6
     """
+    if attestations and key is None:
+        raise InputError("verify --attestations needs --key (the cosign public key)")
     ref = Reference.parse(reference)
     backends: list[TrustBackend] = []
     if not notrust:
@@ -91,6 +105,18 @@ def verify(
     registries = RegistryPool(insecure, os.environ)
     try:
         summary = verify_reference(registries(ref.domain), ref, backends)
+        if attestations and key is not None:
+            from lkpkg.attest.dsse import verify_reference as verify_attestations
+
+            checked = verify_attestations(
+                registries(ref.domain),
+                ref.name,
+                ref.path,
+                ref.digest or ref.tag or "latest",
+                load_public_key(key),
+            )
+            kinds = sorted({k for v in checked for k in v.predicate_types})
+            summary += f"; attestations of {len(checked)} images: {', '.join(kinds)}"
     finally:
         registries.close()
     click.echo(summary)

@@ -22,12 +22,13 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from lkpkg.attest.store import attested_digest, index_entry, is_attestation, registry_tag
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.platform import cached_image_platform
 from lkpkg.errors import InputError, RegistryError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
-from lkpkg.oci.index import platform_index
+from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import (
     Descriptor,
     ImageIndex,
@@ -91,11 +92,24 @@ class PlatformOf:
         self._repo = repo
         self._cache = cache
         self._known: dict[str, Platform | None] = {}
+        self._attests: dict[str, str | None] = {}
 
     def __call__(self, digest: str) -> Platform | None:
         if digest not in self._known:
             self._known[digest] = self._lookup(digest)
         return self._known[digest]
+
+    def attests(self, digest: str) -> str | None:
+        """The image digest the attestation manifest `digest` belongs to (None: not one)."""
+        if digest not in self._attests:
+            if self._cache is not None and self._cache.has_blob(digest):
+                body = self._cache.read_blob(digest)
+            else:
+                body, _, _ = self._registry.get_manifest(self._repo, digest)
+            parsed = parse_manifest_bytes(body)
+            found = attested_digest(parsed) if isinstance(parsed, ImageManifest) else None
+            self._attests[digest] = found
+        return self._attests[digest]
 
     def _lookup(self, digest: str) -> Platform | None:
         if self._cache is not None:
@@ -113,7 +127,8 @@ class PlatformOf:
 def _arch_entries(
     registry: Registry, repo: str, tag: str, arches: Iterable[str], platform_of: PlatformOf
 ) -> list[Descriptor]:
-    entries: list[Descriptor] = []
+    images: list[Descriptor] = []
+    attached: dict[str, Descriptor] = {}
     for arch in arches:
         head = registry.head_manifest(repo, f"{tag}-{arch}")
         if head is None:
@@ -123,8 +138,15 @@ def _arch_entries(
         platform = platform_of(head.digest)
         if platform is None:
             continue
-        entries.append(Descriptor(head.media_type, head.digest, head.size, platform=platform))
-    return list(platform_index(entries).manifests)
+        images.append(Descriptor(head.media_type, head.digest, head.size, platform=platform))
+        # The arch's attestations, listed only while they belong to the arch's image.
+        attestation = registry.head_manifest(repo, registry_tag(f"{tag}-{arch}"))
+        if attestation is not None and platform_of.attests(attestation.digest) == head.digest:
+            found = Descriptor(attestation.media_type, attestation.digest, attestation.size)
+            attached[head.digest] = index_entry(found, head.digest)
+    ordered = sorted_images(images)
+    attestations = [attached[image.digest] for image in ordered if image.digest in attached]
+    return list(platform_index(ordered, attestations).manifests)
 
 
 def publish_index(
@@ -146,7 +168,8 @@ def publish_index(
         entries = _arch_entries(registry, repo, tag, arches, platform_of)
         if not entries:
             raise RegistryError(f"{repo}:{tag}: no {tag}-ARCH image in the registry to index")
-        data = canonical_bytes(platform_index(entries).to_json())
+        # Already in platform_index's order (images, then their attestations).
+        data = canonical_bytes(ImageIndex(manifests=tuple(entries)).to_json())
         digest = sha256_digest(data)
         descriptor = Descriptor(mediatypes.OCI_INDEX, digest, len(data))
         current = registry.head_manifest(repo, tag)
@@ -174,8 +197,11 @@ def release_guard(repo: str, tag: str) -> Callable[[ImageIndex | None, list[Desc
     def check(current: ImageIndex | None, entries: list[Descriptor]) -> None:
         if current is None:
             return
-        wanted = {str(e.platform): e.digest for e in entries}
+        # Attestations may be re-made (provenance times); a release pins only its images.
+        wanted = {str(e.platform): e.digest for e in entries if not is_attestation(e)}
         for existing in current.manifests:
+            if is_attestation(existing):
+                continue
             key = str(existing.platform)
             if key in wanted and wanted[key] != existing.digest:
                 raise InputError(

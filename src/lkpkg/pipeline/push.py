@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
+from lkpkg.attest.store import attestation_for, registry_tag
 from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
-from lkpkg.oci.model import Descriptor, ImageManifest, Platform, parse_manifest_bytes
+from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, parse_manifest_bytes
 from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
@@ -153,6 +154,7 @@ def push_package(
         pushed.append(
             ArchImage(arch, Tagged(arch_ref.tag or "", local.digest, local.size), uploaded)
         )
+        _push_attestations(registry, repo, f"{package.tag}-{arch}", cache, reference, local.digest)
 
     platform_of = PlatformOf(registry, repo, cache)
     index = publish_index(registry, repo, package.tag, platform_of=platform_of)
@@ -164,11 +166,10 @@ def push_package(
     for release in release_tags:
         for arch_image in pushed:
             _release_arch(registry, repo, release, arch_image, cache)
-            written.append(
-                Tagged(
-                    f"{release}-{arch_image.arch}", arch_image.image.digest, arch_image.image.size
-                )
-            )
+            release_arch = f"{release}-{arch_image.arch}"
+            image = arch_image.image
+            _push_attestations(registry, repo, release_arch, cache, reference, image.digest)
+            written.append(Tagged(release_arch, image.digest, image.size))
         released = publish_index(
             registry, repo, release, platform_of=platform_of, guard=release_guard(repo, release)
         )
@@ -220,6 +221,24 @@ def _sign_until_settled(
         sign([Tagged(tag, signed.digest, signed.size)])
         emit(IndexResigned(reference, signed.digest))
     return signed
+
+
+def _push_attestations(
+    registry: Registry,
+    repo: str,
+    arch_tag: str,
+    cache: Cache,
+    reference: Reference,
+    image_digest: str,
+) -> None:
+    """Push the cache's attestation manifest for an image under its own tag, after the image
+    and before the index, which lists it while it belongs to the arch's image."""
+    top = cache.resolve(str(reference))
+    index = cache.read_manifest(top.digest) if top is not None else None
+    entry = attestation_for(index, image_digest) if isinstance(index, ImageIndex) else None
+    if entry is None or not cache.has_blob(entry.digest):
+        return
+    push_image(registry, repo, registry_tag(arch_tag), cache, entry)
 
 
 def _release_arch(

@@ -44,6 +44,8 @@ from lkpkg.registry.protocol import Registry
 from lkpkg.settings import Settings
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
     from lkpkg.pipeline.sign import SigningPlan
 
 R = TypeVar("R")
@@ -250,6 +252,12 @@ def run_push(
         )
         for package in plan.packages
     ]
+    # The cosign key also signs each arch's attestations (`cosign attest`'s layout).
+    attest_key = None
+    if settings.sign_key is not None:
+        from lkpkg.trust.cosign import load_private_key
+
+        attest_key = load_private_key(settings.sign_key, settings.env.get(COSIGN_PASSWORD))
     # Every package of a repository asks for the same commit's tags: git runs once per commit.
     git_tags = functools.lru_cache(maxsize=None)(tags_at)
     pool = None
@@ -276,7 +284,7 @@ def run_push(
             verbose=options.verbose,
             source_date_epoch=settings.source_date_epoch,
             emit=emit,
-            sign=_signer(signing[number], registry, package),
+            sign=_signer(signing[number], registry, package, cache, attest_key),
             attest=options.attest,
             git_tags=git_tags,
         )
@@ -295,11 +303,22 @@ def run_push(
     )
 
 
-def _signer(plan: SigningPlan, registry: Registry, package: Package) -> Sign:
+def _signer(
+    plan: SigningPlan,
+    registry: Registry,
+    package: Package,
+    cache: Cache,
+    attest_key: ec.EllipticCurvePrivateKey | None,
+) -> Sign:
     def sign(written: Sequence[Tagged]) -> tuple[str, ...]:
         from lkpkg.pipeline.sign import sign_items
 
         sign_items(plan, registry, package.reference(), list(written))
+        if attest_key is not None:
+            from lkpkg.attest.dsse import sign_package_attestations
+
+            digests = [item.digest for item in written]
+            sign_package_attestations(registry, cache, package.reference(), digests, attest_key)
         return plan.kinds
 
     return sign
