@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from lkpkg.cli.main import cli
+from lkpkg.package.model import load_packages
 
 CORPUS = Path(__file__).parent / "buildyml_corpus" / "linuxkit_pkg"
 LINUXKIT = Path("/opt/linuxkit/bin/linuxkit")
@@ -217,3 +218,22 @@ def test_build_takes_linuxkits_package_flags(tree: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("LINUXKIT_PKG_ORG", "envorg")
     result = CliRunner().invoke(cli, ["build", "--hash", "h", "pkg/vsudd"], catch_exceptions=False)
     assert result.stderr.splitlines() == ["Skipping envorg/vsudd:h with no architectures to build"]
+
+
+def test_pkg_wide_flags_linuxkit_accepts(tree: Path) -> None:
+    """--force-dirty marks the tag dirty; --network/--nonetwork and --disable-cache/
+    --enable-cache override build.yml for build and push, and are accepted by show-tag."""
+    tree_id = git(tree, "rev-parse", "HEAD:pkg/net-yes")
+    assert show_tag("--force-dirty", "--nonetwork", "--enable-cache", "pkg/net-yes") == [
+        f"linuxkit/net-yes:{tree_id}-dirty"
+    ]
+    (yes,) = load_packages([tree / "pkg" / "net-yes"], network=False, disable_cache=True)
+    assert (yes.spec.network, yes.spec.disable_cache) == (False, True)
+    (no,) = load_packages([tree / "pkg" / "net-no"])
+    assert (no.spec.network, no.spec.disable_cache) == (False, True)
+
+
+def test_build_refuses_another_hash_commit(tree: Path) -> None:
+    result = CliRunner().invoke(cli, ["build", "--hash-commit", "HEAD~1", "pkg/vsudd"])
+    assert result.exit_code != 0
+    assert "cannot build from a commit other than HEAD" in str(result.exception)

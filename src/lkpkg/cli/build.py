@@ -64,6 +64,10 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     build_arg_files = flags.pop("build_arg_files")
     tag_template, build_yml = flags.pop("tag_template"), flags.pop("build_yml")
     hash_path = flags.pop("hash_path")
+    if flags.pop("hash_commit") != "HEAD":
+        raise InputError("--hash-commit: cannot build from a commit other than HEAD (as linuxkit)")
+    force_dirty, network = flags.pop("force_dirty"), flags.pop("network")
+    disable_cache = flags.pop("disable_cache")
     resolved = settings(**flags)
     packages = load_packages(
         list(directories),
@@ -73,6 +77,9 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         hash_path=hash_path,
         tag_template=tag_template,
         build_arg_files=build_arg_files,
+        network=network,
+        disable_cache=disable_cache,
+        force_dirty=force_dirty,
     )
     labels = [os.path.normpath(d) for d in directories]
     mode = choose_mode(resolved.progress)

@@ -141,6 +141,23 @@ package_options = options(
         type=click.Path(path_type=Path, file_okay=False),
         help="Hash this directory (a parent of every package) instead of each package's own.",
     ),
+    click.option(
+        "--hash-commit",
+        default="HEAD",
+        show_default=True,
+        help="Only HEAD: linuxkit refuses to build at another commit (show-tag takes any).",
+    ),
+    click.option("--force-dirty", is_flag=True, help="Treat every package as dirty."),
+    click.option(
+        "--network/--nonetwork",
+        default=None,
+        help="Override build.yml's network for every package.",
+    ),
+    click.option(
+        "--disable-cache/--enable-cache",
+        default=None,
+        help="Override build.yml's disable-cache for every package.",
+    ),
 )
 build_options = options(
     click.option(

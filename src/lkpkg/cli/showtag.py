@@ -65,6 +65,19 @@ def resolve_org_and_hash(
     show_default=True,
     help="Name of each package's build file.",
 )
+@click.option("--force-dirty", is_flag=True, help="Treat every package as dirty.")
+@click.option(
+    "--network/--nonetwork",
+    "_network",
+    default=None,
+    help="Accepted as linuxkit accepts it on every pkg command; no effect on a tag.",
+)
+@click.option(
+    "--disable-cache/--enable-cache",
+    "_disable_cache",
+    default=None,
+    help="Accepted as linuxkit accepts it on every pkg command; no effect on a tag.",
+)
 @click.option(
     "--canonical",
     is_flag=True,
@@ -79,6 +92,9 @@ def show_tag(
     hash_path: Path | None,
     dev: bool,
     build_yml: str,
+    force_dirty: bool,
+    _network: bool | None,
+    _disable_cache: bool | None,
     canonical: bool,
     directories: Sequence[Path],
 ) -> None:
@@ -107,6 +123,7 @@ def show_tag(
         hash_path=hash_path,
         tag_template=tag_template,
         check_dockerfile=False,
+        force_dirty=force_dirty,
     )
     for package in packages:
         # linuxkit prints ORG + "/" + IMAGE + ":" + TAG as they are, not normalised.

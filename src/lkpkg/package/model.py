@@ -106,6 +106,9 @@ def load_packages(
     tag_template: str | None = None,
     check_dockerfile: bool = True,
     build_arg_files: Sequence[Path] = (),
+    network: bool | None = None,
+    disable_cache: bool | None = None,
+    force_dirty: bool = False,
     _resolving: frozenset[Path] = frozenset(),
 ) -> list[Package]:
     """Load packages in argument order, hashing them all in one batch.
@@ -115,7 +118,8 @@ def load_packages(
     of the working tree (never dirty); `hash_path` hashes that directory, a parent of every
     package, instead of the package's own. `check_dockerfile=False` is for `show-tag`, which
     needs only build.yml and git. `build_arg_files` (`--build-arg-file`) add build args to
-    every package, overriding build.yml's.
+    every package, overriding build.yml's. `network`, `disable_cache` override build.yml's;
+    `force_dirty` treats every package as dirty.
     """
     if org is not None:
         validate_org(org)
@@ -136,6 +140,11 @@ def load_packages(
             raise InputError(f"invalid --build-yml '{build_yml}': must be a file name")
         path = directory / build_yml
         spec = parse_build_yml(path, display_path=str(path))
+        # linuxkit's --network/--nonetwork and --disable-cache/--enable-cache override build.yml.
+        if network is not None:
+            spec = dataclasses.replace(spec, network=network)
+        if disable_cache is not None:
+            spec = dataclasses.replace(spec, disable_cache=disable_cache)
         # A package with no arches is skipped by build, so its Dockerfile is not needed.
         if check_dockerfile and spec.arches:
             check_dockerfile_exists(directory, spec)
@@ -160,6 +169,8 @@ def load_packages(
         top = repository_top(directory)
         head_ = heads.get(top) if top is not None else None
         combined = combine(hashes[base or directory], [hashes[e] for e in extras])
+        if force_dirty:  # linuxkit's --force-dirty
+            combined = dataclasses.replace(combined, dirty=True)
         value = hash_override if hash_override is not None else combined.tag
         package = Package(
             directory,
