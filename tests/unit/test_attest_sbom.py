@@ -235,3 +235,48 @@ def test_a_real_static_c_binary_is_named_with_its_checksums(cache, tmp_path):
     doc = spdx.document(subject(desc.digest), inventory, [])
     assert validate(doc, tmp_path) == []
     assert doc["files"][0]["fileName"] == "./usr/bin/hello"
+
+
+DEP5 = b"""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: thing
+
+Files: *
+Copyright: 2020 Someone
+License: GPL-2+
+
+Files: lib/*
+Copyright: 2020 Else
+License: Expat
+
+Files: doc/*
+License: GPL-1+ or Artistic
+
+Files: odd/*
+License: public-domain
+
+License: GPL-2+
+ On Debian systems, the full text is in /usr/share/common-licenses/GPL-2.
+"""
+
+
+def test_debian_licenses_come_from_machine_readable_copyright_files(cache, tmp_path):
+    _, manifest = image(
+        cache,
+        layer(
+            Member("etc/os-release", OS_RELEASE),
+            Member("var/lib/dpkg/status", DPKG_STATUS),
+            Member("usr/share/doc/libc6/copyright", DEP5),
+            Member("usr/share/doc/base-files/copyright", b"This is free-form prose. GPL.\n"),
+        ),
+    )
+    desc = image(cache, layer(Member("x", b"x")))[0]
+    doc = spdx.document(subject(desc.digest), scan_image(cache, manifest, "amd64"), [])
+    declared = {p["name"]: p["licenseDeclared"] for p in doc["packages"]}
+    # Every License: field, each short name mapped to SPDX (sorted by Debian's name); a name
+    # SPDX does not have stays a LicenseRef with its text.
+    assert declared["libc6"].startswith(
+        "MIT AND (GPL-1.0-or-later OR Artistic-1.0) AND GPL-2.0-or-later"
+        " AND LicenseRef-public-domain-"
+    )
+    assert declared["base-files"] == "NOASSERTION"  # prose is not interpreted
+    assert validate(doc, tmp_path) == []

@@ -31,6 +31,8 @@ from lkpkg.oci.model import ImageManifest
 DPKG_STATUS = "var/lib/dpkg/status"
 DPKG_STATUS_D = "var/lib/dpkg/status.d/"
 DPKG_INFO = "var/lib/dpkg/info/"
+DOC = "usr/share/doc/"
+DEP5_FORMAT = "copyright-format/1.0"
 APK_INSTALLED = "lib/apk/db/installed"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 
@@ -48,6 +50,8 @@ class Component:
     purl: str
     found_in: str  # the file that declares it
     license: str | None = None
+    # Licenses named one by one (Debian's DEP-5 copyright `License:` fields), all applying.
+    license_terms: tuple[str, ...] = ()
     supplier: str | None = None
     homepage: str | None = None
     summary: str | None = None
@@ -119,6 +123,8 @@ def _is_metadata(path: str) -> bool:
     if path.startswith(DPKG_STATUS_D):
         return True
     if path.startswith(DPKG_INFO) and path.endswith(".list"):
+        return True
+    if path.startswith(DOC) and path.endswith("/copyright") and path.count("/") == 4:
         return True
     head, _, base = path.rpartition("/")
     parent = head.rpartition("/")[2]
@@ -257,6 +263,7 @@ def _dpkg(texts: dict[str, bytes], distro: tuple[str, str] | None) -> list[Compo
                     version,
                     purl,
                     path,
+                    license_terms=dep5_licenses(texts.get(f"{DOC}{name}/copyright")),
                     supplier=record.get("Maintainer"),
                     homepage=record.get("Homepage"),
                     summary=record.get("Description", "").split("\n")[0] or None,
@@ -264,6 +271,22 @@ def _dpkg(texts: dict[str, bytes], distro: tuple[str, str] | None) -> list[Compo
                 )
             )
     return out
+
+
+def dep5_licenses(data: bytes | None) -> tuple[str, ...]:
+    """The license short names of a machine-readable Debian copyright file (DEP-5), sorted;
+    nothing for a free-form one, whose licenses are prose lkpkg does not interpret."""
+    if data is None:
+        return ()
+    text = data.decode("utf-8", "replace")
+    if DEP5_FORMAT not in text.split("\n", 1)[0]:
+        return ()
+    names = set()
+    for record in _paragraphs(data):
+        value = record.get("License", "").split("\n", 1)[0].strip()
+        if value:
+            names.add(" ".join(value.split()))
+    return tuple(sorted(names))
 
 
 def _apk(data: bytes | None, distro: tuple[str, str] | None) -> tuple[list[Component], set[str]]:

@@ -45,6 +45,24 @@ _KNOWN_LICENSES = frozenset(
 _EXCEPTIONS = frozenset(
     {"Classpath-exception-2.0", "GCC-exception-3.1", "LLVM-exception", "OpenSSL-exception"}
 )
+# Debian's DEP-5 short names that differ from SPDX identifiers (compared lowercased).
+_DEBIAN_NAMES = {
+    "expat": "MIT",
+    "apache-2": "Apache-2.0",
+    "artistic": "Artistic-1.0",
+    "artistic-1": "Artistic-1.0",
+    "artistic-2": "Artistic-2.0",
+    "bsd-2-clause": "BSD-2-Clause",
+    "bsd-3-clause": "BSD-3-Clause",
+    "bsd-4-clause": "BSD-4-Clause",
+    "cc0": "CC0-1.0",
+    "mpl-2": "MPL-2.0",
+    "psf-2": "PSF-2.0",
+    "zlib": "Zlib",
+    "isc": "ISC",
+    "x11": "X11",
+}
+_GNU = re.compile(r"(A?GPL|LGPL|GFDL)-(\d)(?:\.(\d))?(\+?)", re.IGNORECASE)
 _TOKEN = re.compile(r"\(|\)|[^\s()]+")
 _IDSTRING = re.compile(r"[^A-Za-z0-9.-]+")
 
@@ -91,6 +109,25 @@ class _Licenses:
         self.extracted[ref] = text
         return ref
 
+    def of_terms(self, terms: Sequence[str]) -> str:
+        """All of `terms` (Debian short names, `A or B` alternatives) as one expression."""
+        parts = [self._term(term) for term in terms]
+        if not parts:
+            return NOASSERTION
+        return (
+            parts[0]
+            if len(parts) == 1
+            else " AND ".join(f"({p})" if " OR " in p else p for p in parts)
+        )
+
+    def _term(self, term: str) -> str:
+        alternatives = [a.strip() for a in re.split(r"\s+or\s+", term, flags=re.IGNORECASE)]
+        mapped = [_debian_license(a) for a in alternatives]
+        if all(m is not None for m in mapped):
+            return " OR ".join(m for m in mapped if m is not None)
+        return self.expression(term)
+
+    @staticmethod
     @staticmethod
     def _is_known_expression(text: str) -> bool:
         tokens = _TOKEN.findall(text)
@@ -131,6 +168,21 @@ class _Licenses:
         ]
 
 
+def _debian_license(name: str) -> str | None:
+    """The SPDX identifier for one Debian short name (`GPL-2+` → `GPL-2.0-or-later`)."""
+    if name in _KNOWN_LICENSES:
+        return name
+    known = _DEBIAN_NAMES.get(name.lower())
+    if known is not None:
+        return known
+    gnu = _GNU.fullmatch(name)
+    if gnu is not None:
+        family, major, minor, plus = gnu.groups()
+        spdx_id = f"{family.upper()}-{major}.{minor or 0}-{'or-later' if plus else 'only'}"
+        return spdx_id if spdx_id in _KNOWN_LICENSES else None
+    return None
+
+
 def _supplier(text: str | None) -> str:
     if not text:
         return NOASSERTION
@@ -150,7 +202,9 @@ def _component(component: Component, licenses: _Licenses) -> dict[str, Any]:
         "downloadLocation": NOASSERTION,
         "filesAnalyzed": False,
         "licenseConcluded": NOASSERTION,
-        "licenseDeclared": licenses.expression(component.license),
+        "licenseDeclared": licenses.of_terms(component.license_terms)
+        if component.license_terms
+        else licenses.expression(component.license),
         "copyrightText": NOASSERTION,
         "sourceInfo": f"from {component.ecosystem} metadata at /{component.found_in}",
         "externalRefs": [
