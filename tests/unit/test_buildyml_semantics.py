@@ -117,6 +117,16 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         "image: foo\nconfig:\n  devices:\n    - {path: all, type: c, major: 13, mode: 0666}\n",
         {"config": {"devices": [{"path": "all", "type": "c", "major": 13, "mode": "0666"}]}},
     ),
+    (
+        "config nil fields left out (omitempty)",
+        "image: foo\nconfig:\n  capabilities:\n  readonly: ~\n  uid: null\n  net: host\n",
+        {"config": {"net": "host"}},
+    ),
+    (
+        "null map value is the zero value",
+        "image: foo\nconfig:\n  sysctl: {a: ~}\n",
+        {"config": {"sysctl": {"a": ""}}},
+    ),
     # lkpkg's own key, documented as such.
     (
         "disable-content-trust",

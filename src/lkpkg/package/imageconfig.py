@@ -27,7 +27,8 @@ _MOUNT = Struct(
         "options": _STRINGS,
         "uidmappings": ListOf(_ID_MAPPING),
         "gidmappings": ListOf(_ID_MAPPING),
-    }
+    },
+    omit_nil=True,
 )
 _DEVICE = Struct({"path": Str(), "type": Str(), "major": Int(), "minor": Int(), "mode": Str()})
 _NAMESPACES = Struct(
@@ -44,6 +45,7 @@ _RUNTIME = Struct(
         "namespace": Str(),
     },
     pointer=True,
+    omit_nil=True,
 )
 _RESOURCES = Struct(
     {
@@ -61,6 +63,7 @@ _RESOURCES = Struct(
         )
     },
     pointer=True,
+    omit_nil=True,
 )
 
 IMAGE_CONFIG = Struct(
@@ -101,4 +104,5 @@ IMAGE_CONFIG = Struct(
         "runtime": _RUNTIME,
     },
     pointer=True,
+    omit_nil=True,
 )

@@ -96,6 +96,9 @@ class Struct:
     fields: Mapping[str, GoType]
     # A pointer to a struct becomes nil on null; a struct value stays as it is.
     pointer: bool = False
+    # Go's `json:",omitempty"` on every field: a nil field is left out of the result (what
+    # linuxkit's JSON label of the struct holds), rather than kept as None.
+    omit_nil: bool = False
 
 
 GoType: TypeAlias = Str | Bool | Int | Any | ListOf | MapOf | Struct
@@ -295,8 +298,9 @@ class Decoder:
             full = f"{name}.{key.value}" if name else key.value
             self.lines.setdefault(full, key.line)
             decoded = self.decode(value, field_type, full)
-            if not isinstance(decoded, _Absent):
-                result[key.value] = decoded
+            if isinstance(decoded, _Absent) or (decoded is None and go_type.omit_nil):
+                continue
+            result[key.value] = decoded
         return result
 
     def _entries(self, node: Node, name: str) -> list[tuple[Node, Node]]:
