@@ -13,7 +13,7 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -36,11 +36,13 @@ from lkpkg.package.model import load_packages
 from lkpkg.pipeline.report import RunReport
 from lkpkg.reference import Reference
 
+if TYPE_CHECKING:
+    from lkpkg.attest.attach import AttestOptions
+
 
 def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> None:
     """Resolve settings and options from the flags, run, render. Nothing else happens here."""
     # Imported here: `show-tag` shares this module and must not pay for rich or the pipeline.
-    from lkpkg.attest.attach import AttestOptions
     from lkpkg.pipeline.run import RunOptions, run_build, run_push
     from lkpkg.progress import choose_mode, make_progress
 
@@ -59,7 +61,7 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         allow_dirty=flags.pop("allow_dirty"),
         hash_given=hash_ is not None,
         releases=tuple(releases) or None,
-        attest=AttestOptions(sbom=flags.pop("sbom"), provenance=flags.pop("provenance")),
+        attest=_attest_options(flags.pop("sbom"), flags.pop("provenance")),
     )
     build_arg_files = flags.pop("build_arg_files")
     tag_template, build_yml = flags.pop("tag_template"), flags.pop("build_yml")
@@ -87,6 +89,14 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     with make_progress(mode) as display:
         report = run(packages, options, resolved, on_event=display, labels=labels)
     finish(report, json_output=json_output, rich=mode == "rich")
+
+
+def _attest_options(sbom: bool, provenance: bool) -> AttestOptions | None:
+    if sbom and provenance:
+        return None  # every attestation, without loading the SBOM scanners up front
+    from lkpkg.attest.attach import AttestOptions
+
+    return AttestOptions(sbom=sbom, provenance=provenance)
 
 
 def finish(report: RunReport, *, json_output: bool, rich: bool) -> None:

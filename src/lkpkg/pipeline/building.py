@@ -17,15 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lkpkg.attest.attach import (
-    EVERY_ATTESTATION,
-    LKPKG_VERSION,
-    AttestOptions,
-    attest_image,
-    file_digest,
-    package_path,
-)
+from lkpkg import __version__
 from lkpkg.attest.provenance import BaseDigest, BuildFacts
 from lkpkg.attest.store import index_entries, is_attestation
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
@@ -51,6 +45,11 @@ from lkpkg.pipeline.events import (
 )
 from lkpkg.platforms import host_platform, require_buildable
 from lkpkg.reference import Reference
+
+if TYPE_CHECKING:
+    # Annotations only: lkpkg.attest.attach loads the SBOM scanners, which a build that
+    # builds nothing (the common no-op rebuild) never needs; imported when an image is built.
+    from lkpkg.attest.attach import AttestOptions
 
 DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
 
@@ -112,7 +111,7 @@ def _epoch(package: Package, source_date_epoch: int | None) -> int | None:
 
 
 def _labels(package: Package) -> dict[str, str]:
-    return image_labels(package, f"lkpkg-{LKPKG_VERSION}")
+    return image_labels(package, f"lkpkg-{__version__}")
 
 
 def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:
@@ -201,8 +200,10 @@ def build_package(
     verbose: bool = False,
     source_date_epoch: int | None = None,
     emit: Emit = ignore,
-    attest: AttestOptions = EVERY_ATTESTATION,
+    attest: AttestOptions | None = None,
 ) -> PackageResult:
+    """Build `package`'s missing platforms into the cache and rewrite its index; `attest`
+    None attaches every attestation (SBOM and provenance)."""
     targets = target_platforms(package, platforms)
     results: list[PlatformResult] = []
     attestations: dict[str, Descriptor] = {}
@@ -221,13 +222,10 @@ def build_package(
             package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch
         )
         emit(Built(arch_ref, platform.architecture, built.digest))
-        if attest.any:
-            made = attest_image(
-                cache, package, platform, built, facts, attest, default_source=DEFAULT_SOURCE
-            )
-            if made is not None:
-                attestations[built.digest] = made
-                emit(Attested(arch_ref, platform.architecture, made.digest))
+        made = _attest(cache, package, platform, built, facts, attest)
+        if made is not None:
+            attestations[built.digest] = made
+            emit(Attested(arch_ref, platform.architecture, made.digest))
         results.append(PlatformResult(platform, built, True))
     with cache.lock():
         index, _ = _write_index(cache, package, attestations)
@@ -280,10 +278,31 @@ def _build_one(
         return descriptor, _facts(package, request, builder, started, finished)
 
 
+def _attest(
+    cache: Cache,
+    package: Package,
+    platform: Platform,
+    built: Descriptor,
+    facts: BuildFacts,
+    attest: AttestOptions | None,
+) -> Descriptor | None:
+    """The SBOM and provenance of a freshly built image, stored beside it (None: none asked)."""
+    from lkpkg.attest.attach import EVERY_ATTESTATION, attest_image
+
+    chosen = EVERY_ATTESTATION if attest is None else attest
+    if not chosen.any:
+        return None
+    return attest_image(
+        cache, package, platform, built, facts, chosen, default_source=DEFAULT_SOURCE
+    )
+
+
 def _facts(
     package: Package, request: BuildRequest, builder: Builder, started: float, finished: float
 ) -> BuildFacts:
     """What the provenance records of one build: inputs by digest, never secrets."""
+    from lkpkg.attest.attach import file_digest, package_path
+
     where = package_path(package)
     prefix = "" if where == "." else f"{where}/"
     bases = []
@@ -306,7 +325,7 @@ def _facts(
         bases=bases,
         builder=builder.name,
         builder_version=None,
-        lkpkg_version=LKPKG_VERSION,
+        lkpkg_version=__version__,
         platform=request.platform,
         started=started,
         finished=finished,

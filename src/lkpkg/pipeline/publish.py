@@ -21,6 +21,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from lkpkg.attest.store import attested_digest, index_entry, is_attestation, registry_tag
 from lkpkg.cache.layout import Cache
@@ -39,7 +40,10 @@ from lkpkg.oci.model import (
     parse_manifest_bytes,
 )
 from lkpkg.platforms import KNOWN_ARCHES
-from lkpkg.registry.protocol import Registry
+
+if TYPE_CHECKING:
+    # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
+    from lkpkg.registry.protocol import Registry
 
 # How long writers wait before checking that their index still matches the arch tags; random
 # so that concurrent writers do not check in lock step.

@@ -10,8 +10,8 @@ import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
 from lkpkg.attest.store import attestation_for, registry_tag
 from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
@@ -39,7 +39,12 @@ from lkpkg.pipeline.publish import (
     release_guard,
 )
 from lkpkg.reference import Reference, is_valid_tag
-from lkpkg.registry.protocol import Registry
+
+if TYPE_CHECKING:
+    from lkpkg.attest.attach import AttestOptions
+
+    # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
+    from lkpkg.registry.protocol import Registry
 
 # Re-signing rounds when other hosts keep changing the index (see _sign_until_settled).
 MAX_SIGN_ROUNDS = 20
@@ -86,7 +91,7 @@ def push_package(
     source_date_epoch: int | None = None,
     emit: Emit = ignore,
     sign: Sign | None = None,
-    attest: AttestOptions = EVERY_ATTESTATION,
+    attest: AttestOptions | None = None,
     git_tags: TagsAt = tags_at,
 ) -> PushResult:
     """Build what is missing (cache, then registry, then builder), push, index, release, sign.

@@ -24,7 +24,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from lkpkg.attest.attach import EVERY_ATTESTATION, AttestOptions
 from lkpkg.builders.base import Builder, EngineSettings
 from lkpkg.builders.select import builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache
@@ -40,13 +39,16 @@ from lkpkg.pipeline.push import PushResult, Sign, push_package
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
 from lkpkg.reference import Reference
-from lkpkg.registry.protocol import Registry
 from lkpkg.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
+    from lkpkg.attest.attach import AttestOptions
+
+    # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
     from lkpkg.pipeline.sign import SigningPlan
+    from lkpkg.registry.protocol import Registry
 
 R = TypeVar("R")
 
@@ -57,7 +59,7 @@ class RunOptions:
 
     `platforms` None: each package's host platform. `releases` None: the git tags on HEAD
     (linuxkit's default); () for none. `hash_given`: the tag was overridden (`--hash`), so a
-    dirty package may be pushed. `attest`: the SBOM and provenance each build attaches.
+    dirty package may be pushed. `attest`: the SBOM and provenance each build attaches (None: both).
     """
 
     platforms: tuple[Platform, ...] | None = None
@@ -67,7 +69,7 @@ class RunOptions:
     allow_dirty: bool = False
     hash_given: bool = False
     releases: tuple[str, ...] | None = None
-    attest: AttestOptions = EVERY_ATTESTATION
+    attest: AttestOptions | None = None
 
 
 @dataclass(frozen=True)
