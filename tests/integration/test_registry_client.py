@@ -389,7 +389,10 @@ def test_manifest_with_wrong_content_is_detected(
 def test_upload_of_content_that_does_not_match_its_digest(
     registry: RegistryInfo, client_factory: Callable[..., RegistryClient]
 ) -> None:
-    client = client_factory(registry)
+    # With the local hash on, the client itself stops the wrong bytes before their end.
+    client = client_factory(
+        registry, config=TransportConfig(hash_uploads=True, backoff_initial=0.01, backoff_max=0.05)
+    )
     repo = registry.repo("liar")
     claimed = sha256_digest(b"what we said")
     with pytest.raises(DigestMismatch) as caught:
@@ -401,6 +404,23 @@ def test_upload_of_content_that_does_not_match_its_digest(
     with pytest.raises(DigestMismatch):
         client.upload_blob(repo, claimed, 12, lambda: io.BytesIO(b"what we said, and more"))
     # Nothing was stored under the name.
+    assert client.blob_exists(repo, claimed) is None
+
+
+def test_by_default_the_registry_refuses_content_that_does_not_match_its_digest(
+    registry: RegistryInfo, client_factory: Callable[..., RegistryClient]
+) -> None:
+    # The default: no local hash; the registry verifies `?digest=` and stores nothing.
+    client = client_factory(registry)
+    repo = registry.repo("liar-default")
+    claimed = sha256_digest(b"what we said")
+    with pytest.raises(DigestMismatch) as caught:
+        client.upload_blob(repo, claimed, 12, lambda: io.BytesIO(b"what we sent"))
+    assert "DIGEST_INVALID" in caught.value.message
+    assert exit_code_for(caught.value) == EXIT_FAILED
+    with pytest.raises(DigestMismatch) as caught:
+        client.upload_blob(repo, claimed, 12, lambda: io.BytesIO(b"short"))
+    assert "not the 12 declared" in caught.value.message
     assert client.blob_exists(repo, claimed) is None
 
 

@@ -165,7 +165,7 @@ def test_upload_of_a_blob_already_there_sends_nothing(registry, connect):
 
 
 def test_upload_of_wrong_content_is_stopped_before_the_registry_stores_it(registry, connect):
-    client = connect(registry)
+    client = connect(registry, config=TransportConfig(hash_uploads=True, **_fast()))
     declared = sha256(b"the right bytes")
     with pytest.raises(DigestMismatch, match="the content hashes to sha256:"):
         client.upload_blob("lkpkg/a", declared, 15, lambda: io.BytesIO(b"the wrong bytes"))
@@ -563,3 +563,21 @@ def test_with_deadline_bounds_every_socket_wait() -> None:
     assert (timeout.connect, timeout.read, timeout.write) == (5.0, 5.0, 5.0)
     assert config.deadline == 5.0
     assert config.timeout(within=2.0).read == 2.0
+
+
+def test_without_the_local_hash_the_registry_refuses_a_wrong_blob(registry, connect):
+    config = TransportConfig(hash_uploads=False, **_fast())
+    declared = sha256(b"the right bytes")
+    with pytest.raises(DigestMismatch, match="DIGEST_INVALID"):
+        connect(registry, config=config).upload_blob(
+            "lkpkg/a", declared, 15, lambda: io.BytesIO(b"the wrong bytes")
+        )
+    assert declared not in registry.blobs
+
+
+def test_without_the_local_hash_the_size_is_still_checked(registry, connect):
+    config = TransportConfig(hash_uploads=False, **_fast())
+    with pytest.raises(DigestMismatch, match="longer than the 6"):
+        connect(registry, config=config).upload_blob(
+            "lkpkg/a", sha256(b"short!"), 6, lambda: io.BytesIO(b"short!!")
+        )

@@ -260,7 +260,8 @@ class Blobs:
         action: str,
     ) -> httpx.Response:
         url = httpx.URL(location).copy_merge_params({"digest": digest})
-        body = _BlobBody(opener, size, digest, self._s.config.chunk_size)
+        config = self._s.config
+        body = _BlobBody(opener, size, digest, config.chunk_size, config.hash_uploads)
         try:
             return self._s.request(
                 "PUT",
@@ -310,23 +311,34 @@ class Blobs:
 
 
 class _BlobBody:
-    """The body of a blob PUT: read from `opener()` in chunks, hashed and counted on the way.
+    """The body of a blob PUT: read from `opener()` in chunks, counted (and, with `hash_`,
+    hashed) on the way.
 
     The last chunk is held back until the whole content checked out, so a wrong file never
-    completes a request (the registry would store the bytes we declared as `digest`).
+    completes a request. Without `hash_` only the size is checked here, and the digest is the
+    registry's to verify (distribution-spec: it must refuse a blob that does not hash to the
+    `?digest=` it is pushed as; `Blobs._upload` then raises `DigestMismatch`).
     """
 
-    def __init__(self, opener: Callable[[], BinaryIO], size: int, digest: str, chunk: int) -> None:
+    def __init__(
+        self,
+        opener: Callable[[], BinaryIO],
+        size: int,
+        digest: str,
+        chunk: int,
+        hash_: bool = True,
+    ) -> None:
         self._opener = opener
         self._size = size
         self._digest = digest
         self._chunk = chunk
+        self._hash = hash_
         self._file: BinaryIO | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         self.close()
         self._file = stream = self._opener()
-        hasher = hashlib.new(algorithm_of(self._digest))
+        hasher = hashlib.new(algorithm_of(self._digest)) if self._hash else _NoHash()
         sent = 0
         while sent < self._size:
             chunk = stream.read(min(self._chunk, self._size - sent))
@@ -345,13 +357,21 @@ class _BlobBody:
         if stream.read(1):
             raise _ContentError(f"the content is longer than the {self._size} bytes declared")
         actual = f"{algorithm_of(self._digest)}:{hexdigest}"
-        if actual != self._digest:
+        if self._hash and actual != self._digest:
             raise _ContentError(f"the content hashes to {actual}")
 
     def close(self) -> None:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class _NoHash:
+    def update(self, data: bytes) -> None:
+        pass
+
+    def hexdigest(self) -> str:
+        return ""
 
 
 def _write_all(writer: DigestingWriter, chunk: bytes) -> None:
