@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import lkpkg
@@ -40,3 +42,14 @@ def test_registry_does_not_import_auth() -> None:
 def test_registry_modules_stay_small() -> None:
     sizes = {p.name: len(p.read_text().splitlines()) for p in _modules("registry")}
     assert {name: n for name, n in sizes.items() if n > 450} == {}
+
+
+def test_the_pipeline_does_not_load_httpx_until_a_registry_is_used() -> None:
+    # Commands that never talk to a registry (a no-op build) should not pay for httpx.
+    code = (
+        "import sys, lkpkg.pipeline.run, lkpkg.registry.protocol;"
+        "assert 'httpx' not in sys.modules, 'httpx imported';"
+        "from lkpkg.registry import RegistryClient;"
+        "assert 'httpx' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -22,8 +22,9 @@ import httpx
 from lkpkg.errors import DigestMismatch, LkpkgError, RegistryError, RegistryUnreachable
 from lkpkg.oci.digest import DigestingWriter, algorithm_of
 from lkpkg.registry.challenge import Scope, merge_scopes
+from lkpkg.registry.failures import describe_transport_error
 from lkpkg.registry.session import Session, checked_digest, registry_errors
-from lkpkg.registry.transport import RETRY_STATUSES, describe_transport_error
+from lkpkg.registry.transport import RETRY_STATUSES
 
 # Codes with which a registry says the bytes it received do not match the digest sent.
 _DIGEST_CODES = frozenset({"DIGEST_INVALID", "SIZE_INVALID"})

@@ -10,18 +10,13 @@ from lkpkg.checks import CheckResult
 from lkpkg.errors import RegistryError, RegistryUnreachable, TLSConfigError
 from lkpkg.reference import DOCKER_HUB
 from lkpkg.registry.client import RegistryClient
-from lkpkg.registry.transport import TlsPolicy, TransportConfig, describe_transport_error
+from lkpkg.registry.failures import describe_transport_error
+from lkpkg.registry.transport import TlsPolicy, TransportConfig
 
 
 def transport_config(timeout: float) -> TransportConfig:
     """One try, every socket step bounded by `timeout`."""
-    return TransportConfig(
-        connect_timeout=timeout,
-        read_timeout=timeout,
-        write_timeout=timeout,
-        pool_timeout=timeout,
-        attempts=1,
-    )
+    return TransportConfig.with_deadline(timeout, attempts=1)
 
 
 def registry_check(

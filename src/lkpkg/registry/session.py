@@ -37,8 +37,8 @@ from lkpkg.registry.challenge import (
     parse_www_authenticate,
     repository_scope,
 )
+from lkpkg.registry.failures import NoAnswer
 from lkpkg.registry.transport import (
-    NoAnswer,
     TlsPolicy,
     Transport,
     TransportConfig,

@@ -16,7 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from lkpkg.errors import TrustConfigError, TrustError, TrustServerUnreachable
-from lkpkg.registry.transport import describe_transport_error
+from lkpkg.registry.failures import describe_transport_error
 from lkpkg.trust.config import SERVER_VARIABLE, TrustConfig, docker_ca_path
 from lkpkg.trust.passphrases import NOTRUST_HINT
 
