@@ -228,6 +228,19 @@ def test_three_runners_build_every_cell_once_in_dependency_waves(tmp_path, regis
     # Every index holds every arch, whichever runners pushed them.
     for cell in cells:
         assert index_arches(str(cell["reference"])) == set(ARCHES)
+    assert json.loads(plan(org, repo, dirs))["repair"] == []
+    # A runner that died between its arch tag and the index: plan names the index to rebuild.
+    leaf = str(cells[-1]["reference"])
+    run(
+        [
+            *("skopeo", "copy", "--src-tls-verify=false", "--dest-tls-verify=false"),
+            *("--preserve-digests", f"docker://{leaf}-amd64", f"docker://{leaf}"),
+        ]
+    )
+    (repair,) = json.loads(plan(org, repo, dirs))["repair"]
+    assert repair["reference"] == leaf and repair["missing"] == list(ARCHES)
+    run(["sh", "-c", repair["command"].replace("lkpkg", str(ROOT / ".venv" / "bin" / "lkpkg"), 1)])
+    assert index_arches(leaf) == set(ARCHES)
 
 
 def _qualified(familiar: str) -> str:

@@ -124,3 +124,20 @@ def test_graphs_show_every_edge_and_what_is_already_published(tmp_path):
     assert dot.count(" -> ") == 3 and 'label="in the registry"' in dot
     mermaid = render(plan, "mermaid")
     assert mermaid.count(" --> ") == 3 and "class p2 done" in mermaid
+
+
+def test_a_published_package_whose_index_lacks_an_arch_is_listed_for_repair(tmp_path):
+    dirs = tree(tmp_path)
+    graph = package_graph(load_packages(dirs))
+    present = {(p, a) for p in ("base", "tool") for a in ("amd64", "arm64")}
+    indexes = {"base": {"amd64"}, "tool": {"amd64", "arm64"}}
+    plan = make_plan(
+        graph,
+        {d.resolve(): d.name for d in dirs},
+        None,
+        lambda package, arch: (package.spec.image, arch) in present,
+        lambda package: indexes.get(package.spec.image, set()),
+    )
+    assert [(plan.dirs[r.package], r.missing) for r in plan.repairs] == [("base", ("arm64",))]
+    (entry,) = json.loads(render(plan, "json"))["repair"]
+    assert entry["missing"] == ["arm64"] and entry["command"].startswith("lkpkg manifest o/base:")

@@ -69,6 +69,7 @@ def plan(
       lkpkg plan --no-registry --format mermaid pkg/*
     """
     from lkpkg.consumer.plan import make_plan, render
+    from lkpkg.oci.model import ImageIndex, parse_manifest_bytes
     from lkpkg.package.model import Package, load_packages
     from lkpkg.pipeline.graph import package_graph
     from lkpkg.pipeline.registries import RegistryPool
@@ -87,8 +88,24 @@ def plan(
         head = registries(ref.domain).head_manifest(ref.path, f"{package.tag}-{arch}")
         return head is not None
 
+    def index_arches(package: Package) -> set[str]:
+        ref = package.reference()
+        client = registries(ref.domain)
+        if client.head_manifest(ref.path, package.tag) is None:
+            return set()
+        body = parse_manifest_bytes(client.get_manifest(ref.path, package.tag).data)
+        if not isinstance(body, ImageIndex):
+            return set()
+        return {m.platform.architecture for m in body.manifests if m.platform is not None}
+
     try:
-        result = make_plan(graph, given, parse_platforms(platforms), present)
+        result = make_plan(
+            graph,
+            given,
+            parse_platforms(platforms),
+            present,
+            None if no_registry else index_arches,
+        )
     finally:
         registries.close()
     click.echo(render(result, fmt, wave, gitlab_include), nl=False)
@@ -98,3 +115,10 @@ def plan(
         f"{len(result.cells) - pending} already in the registry",
         err=True,
     )
+    for repair in result.repairs:
+        ref = result.reference(repair.package).familiar()
+        click.echo(
+            f"{ref}: the index lacks {', '.join(repair.missing)} although the arch tags are"
+            f" there; rebuild it with: lkpkg manifest {ref}",
+            err=True,
+        )

@@ -37,10 +37,20 @@ class Cell:
 
 
 @dataclass(frozen=True)
+class Repair:
+    """A package whose every arch tag is in the registry but whose index lacks some of them
+    (a runner stopped between its arch tag and the index): `lkpkg manifest` rebuilds it."""
+
+    package: int
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Plan:
     graph: PackageGraph
     dirs: tuple[str, ...]  # each package's directory as the user named it
     cells: tuple[Cell, ...]
+    repairs: tuple[Repair, ...] = ()
 
     @property
     def pending(self) -> list[Cell]:
@@ -93,8 +103,14 @@ def make_plan(
     dirs: Mapping[Path, str],
     requested: Sequence[Platform] | None,
     present: Callable[[Package, str], bool],
+    index_arches: Callable[[Package], set[str]] | None = None,
 ) -> Plan:
-    """Cells for every package and platform; `present(package, arch)` asks the registry."""
+    """Cells for every package and platform; `present(package, arch)` asks the registry.
+
+    With `index_arches(package)` (the arches the registry's index `TAG` lists), a package
+    with nothing left to build whose index lacks an arch is listed as a repair: no later
+    push of it would rewrite that index.
+    """
     cells: dict[tuple[int, str], Cell] = {}
     for number in graph.order():
         package = graph.packages[number]
@@ -110,10 +126,20 @@ def make_plan(
             ]
             wave = 1 + max(w for w in waits if w is not None) if waits else 0
             cells[(number, arch)] = Cell(number, arch, platform, False, wave)
+    repairs: list[Repair] = []
+    if index_arches is not None:
+        for number, package in enumerate(graph.packages):
+            mine = [c for (n, _), c in cells.items() if n == number]
+            if mine and all(c.present for c in mine):
+                missing = sorted({c.arch for c in mine} - index_arches(package))
+                if missing:
+                    repairs.append(Repair(number, tuple(missing)))
     ordered = sorted(
         cells.values(), key=lambda c: (c.wave if c.wave is not None else -1, c.package, c.arch)
     )
-    return Plan(graph, tuple(dirs[p.directory] for p in graph.packages), tuple(ordered))
+    return Plan(
+        graph, tuple(dirs[p.directory] for p in graph.packages), tuple(ordered), tuple(repairs)
+    )
 
 
 # -- renderings ---------------------------------------------------------------------------
@@ -137,6 +163,15 @@ def render_json(plan: Plan) -> str:
     document = {
         "waves": [[plan.cell_json(c) for c in cells] for cells in plan.waves],
         "present": [plan.cell_json(c) for c in plan.cells if c.present],
+        "repair": [
+            {
+                "package": plan.graph.labels[r.package],
+                "reference": plan.reference(r.package).familiar(),
+                "missing": list(r.missing),
+                "command": f"lkpkg manifest {plan.reference(r.package).familiar()}",
+            }
+            for r in plan.repairs
+        ],
     }
     return json.dumps(document, indent=2)
 
