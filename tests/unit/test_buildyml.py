@@ -503,11 +503,11 @@ ERRORS: list[tuple[str, str]] = [
     ),
     (
         'image: foo\ntag: "{{.Hash | html}}"\n',
-        "pkg/foo/build.yml:2: 'tag' is not a usable tag template: function 'html' is not supported in tag templates (supported: .Hash, printf, print, slice)",
+        "pkg/foo/build.yml:2: 'tag' is not a usable tag template: function 'html' is not supported in tag templates (supported: .Hash, printf, print, slice, len)",
     ),
     (
         'image: foo\ntag: "{{if .Hash}}x{{end}}"\n',
-        "pkg/foo/build.yml:2: 'tag' is not a usable tag template: function 'if' is not supported in tag templates (supported: .Hash, printf, print, slice)",
+        "pkg/foo/build.yml:2: 'tag' is not a usable tag template: function 'if' is not supported in tag templates (supported: .Hash, printf, print, slice, len)",
     ),
     (
         'image: foo\ntag: "{{slice .Hash 0 99}}"\n',

@@ -97,6 +97,7 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
         "image: foo\ntag: '{{printf \"v1-%s\" .Hash}}'\n",
         {"tag_template": '{{printf "v1-%s" .Hash}}'},
     ),
+    ("tag len", "image: foo\ntag: 'v{{len .Hash}}'\n", {"tag_template": "v{{len .Hash}}"}),
     # Only the first document is decoded (Decoder.Decode).
     ("second document ignored", "image: foo\n---\nimage: [\n", {"image": "foo"}),
     # Merges and aliases.
@@ -140,3 +141,21 @@ CASES: list[tuple[str, str, dict[str, Any]]] = [
 def test_linuxkit_meaning(name: str, text: str, expected: dict[str, Any]) -> None:
     spec = parse_build_yml_text(text, SHOWN)
     assert {field: getattr(spec, field) for field in expected} == expected
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # linuxkit fails on these when it executes the template.
+        "{{slice.Hash 0 12}}",
+        "{{.Hash.Foo}}",
+        # linuxkit renders these to `map[Hash:...]` and `latest`: lkpkg refuses, clearly.
+        "{{.}}",
+        "{{$x := .Hash}}",
+    ],
+)
+def test_templates_outside_the_supported_subset_are_refused(template: str) -> None:
+    from lkpkg.errors import BuildYmlError
+
+    with pytest.raises(BuildYmlError, match="'tag' is not a usable tag template"):
+        parse_build_yml_text(f"image: foo\ntag: '{template}'\n", SHOWN)

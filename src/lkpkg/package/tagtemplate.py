@@ -3,9 +3,10 @@
 linuxkit renders the tag as a Go text/template executed over `{"Hash": <hash>}`. What tag
 templates use in practice is supported exactly: text, `{{.Hash}}`, `{{slice .Hash I J}}`,
 `{{printf FORMAT ARGS...}}` (verbs `%s %v %q %d %x %%` with flags, width and precision),
-`{{print ...}}`, pipelines (`{{.Hash | printf "%.12s"}}`), comments and `{{-`/`-}}` trim
-markers. Anything else (other fields, variables, `if`/`range`, other functions) is refused with
-a clear message when the template is parsed, rather than rendered differently from linuxkit.
+`{{print ...}}`, `{{len .Hash}}`, pipelines (`{{.Hash | printf "%.12s"}}`), comments and
+`{{-`/`-}}` trim markers. Anything else (other fields, variables, `if`/`range`, other
+functions) is refused with a clear message when the template is parsed, rather than rendered
+differently from linuxkit.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class Template:
         return "".join(out)
 
 
-_FUNCTIONS = ("printf", "print", "slice")
+_FUNCTIONS = ("printf", "print", "slice", "len")
 _TOKEN = re.compile(
     r"""\s*(?:
         (?P<string>"(?:[^"\\\n]|\\.)*")
@@ -155,6 +156,9 @@ def _tokens(text: str) -> list[tuple[str, str]]:
         position = match.end()
         kind = match.lastgroup
         assert kind is not None
+        if kind == "field" and tokens and match.start(kind) == match.start():
+            # `slice.Hash`, `.Hash.X`: a field of what comes before; Go fails on these.
+            raise TemplateError(f"'{tokens[-1][1]}{match.group(kind)}' is not supported")
         tokens.append((kind, match.group(kind)))
     return tokens
 
@@ -226,6 +230,10 @@ def _evaluate(arg: Arg, hash: str) -> str | int:
         return _slice(values)
     if arg.function == "print":
         return _sprint(values)
+    if arg.function == "len":
+        if len(values) != 1 or not isinstance(values[0], str):
+            raise TemplateError("len takes one string, such as .Hash")
+        return len(values[0].encode())
     return _sprintf(values)
 
 
