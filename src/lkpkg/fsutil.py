@@ -32,7 +32,12 @@ def fsync_dir(path: Path) -> None:
 
 
 def atomic_write(
-    path: Path, data: bytes, *, tmp_dir: Path | None = None, mode: int = FILE_MODE
+    path: Path,
+    data: bytes,
+    *,
+    tmp_dir: Path | None = None,
+    mode: int = FILE_MODE,
+    prefix: str = "write-",
 ) -> None:
     """Write `data` to `path` so that readers see either the old file or all of `data`.
 
@@ -40,7 +45,7 @@ def atomic_write(
     Raises `OSError` as the system reports it; nothing is left in `tmp_dir` on failure.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix="write-")
+    fd, name = tempfile.mkstemp(dir=tmp_dir or path.parent, prefix=prefix)
     tmp = Path(name)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -57,14 +62,21 @@ def atomic_write(
     fsync_dir(path.parent)
 
 
-def acquire_lock(path: Path, *, shared: bool = False, blocking: bool = True) -> int | None:
-    """Open `path` (created if absent) and flock it; the descriptor holds the lock.
+def acquire_lock(
+    path: Path, *, shared: bool = False, blocking: bool = True, create: bool = True
+) -> int | None:
+    """Open `path` (created if absent, unless `create` is False) and flock it; the descriptor
+    holds the lock.
 
     Close the descriptor to release it. With `blocking=False`, None when another open file
-    holds a conflicting lock. Raises `OSError` when the file cannot be opened or locked.
+    holds a conflicting lock. Raises `OSError` when the file cannot be opened or locked
+    (`FileNotFoundError` when it is absent and `create` is False).
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, FILE_MODE)
+    flags = os.O_RDWR | os.O_CLOEXEC
+    if create:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        flags |= os.O_CREAT
+    fd = os.open(path, flags, FILE_MODE)
     operation = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     if not blocking:
         operation |= fcntl.LOCK_NB
@@ -92,10 +104,8 @@ def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
 
 def is_locked(path: Path) -> bool:
     """True when some live process holds a lock on `path` (probed without waiting)."""
-    if not path.exists():
-        return False
     try:
-        fd = acquire_lock(path, blocking=False)
+        fd = acquire_lock(path, blocking=False, create=False)
     except OSError:
         return False
     if fd is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import tarfile
-import tempfile
 from pathlib import Path
 
 from lkpkg.cache.layout import Cache
@@ -45,14 +44,12 @@ def import_rootfs(
 ) -> Descriptor:
     """Import `tarball` as `platform`'s image under `reference`; returns the index descriptor."""
     _check_tarball(tarball)
-    scratch_root = cache.root / ".tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="import-") as tmp:
+    with cache.scratch_dir("import") as tmp:
         # A gzipped tarball is decompressed first: diff_id is the digest of the uncompressed
         # tar, as the image spec requires. Level 1: base tarballs are large, speed wins.
         opener = gzip.open if _is_gzip(tarball) else open
         with opener(tarball, "rb") as src:
-            layer = compress_layer(src, Path(tmp) / "layer.tar.gz", level=1)
+            layer = compress_layer(src, tmp / "layer.tar.gz", level=1)
         with cache.lock():
             layer_digest, layer_size = cache.ingest_file(layer.path, layer.digest, move=True)
             config = {

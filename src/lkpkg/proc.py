@@ -8,15 +8,25 @@ Invariants:
 - Output is kept only as a bounded tail (the last lines a user needs to see a failure), so a
   chatty multi-gigabyte build log never sits in memory.
 - A missing executable is an `EnvironmentProblem` naming the tool, never a traceback.
+- A child never outlives lkpkg: it runs in its own process group with `PR_SET_PDEATHSIG`
+  (SIGKILL when the thread that started it dies, even by SIGKILL), and every exit path that
+  leaves it running (an exception, Ctrl-C, interpreter exit) kills its whole group.
 """
 
 from __future__ import annotations
 
+import atexit
 import collections
+import contextlib
+import ctypes
 import fnmatch
+import os
+import shutil
+import signal
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +100,97 @@ def child_environment(
     return env
 
 
+_PR_SET_PDEATHSIG = 1
+_live: set[int] = set()  # process groups of children still running
+_live_lock = threading.Lock()
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+    prctl: Callable[..., int] | None = getattr(libc, "prctl", None)
+    return prctl
+
+
+# Looked up once, before any fork: the child must only call it, never load anything.
+_prctl = _load_prctl()
+
+
+# PR_SET_PDEATHSIG reaches only the process it is set on, and a tool's own children (buildah's
+# RUN steps, its copier) would outlive it. So the direct child is a shell that waits for the
+# tool and, told by the kernel that lkpkg died (SIGTERM), kills its whole process group.
+_SUPERVISOR = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
+
+
+def _in_own_group_dying_with_us() -> None:
+    """preexec_fn: a process group of the child's own, and SIGTERM when its parent dies."""
+    os.setpgid(0, 0)
+    if _prctl is not None:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+@atexit.register
+def _kill_live_groups() -> None:
+    with _live_lock:
+        groups = list(_live)
+    for pgid in groups:
+        _kill_group(pgid)
+
+
+@contextlib.contextmanager
+def _supervised(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> Iterator[None]:
+    """Track `proc`'s group while it runs; kill the group if we leave before it was reaped.
+
+    The group is only signalled while `proc` is unreaped: its pid (the group's id) cannot be
+    reused by another process before that.
+    """
+    with _live_lock:
+        _live.add(proc.pid)
+    try:
+        yield
+    finally:
+        if proc.returncode is None:
+            _kill_group(proc.pid)
+            proc.wait()
+        with _live_lock:
+            _live.discard(proc.pid)
+
+
+def _reap_with_group(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for `proc`, then kill what is left of its group (a builder's helpers), then reap."""
+    with contextlib.suppress(ChildProcessError):
+        os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
+    _kill_group(proc.pid)
+    return proc.wait()
+
+
+def _popen(
+    argv: Sequence[str], env: Mapping[str, str], **kwargs: object
+) -> subprocess.Popen[bytes]:
+    if shutil.which(argv[0], path=env.get("PATH")) is None:
+        raise FileNotFoundError(argv[0])
+    return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
+        ["/bin/sh", "-c", _SUPERVISOR, "lkpkg-child", *argv],
+        stdin=subprocess.DEVNULL,
+        env=dict(env),
+        preexec_fn=_in_own_group_dying_with_us,
+        **kwargs,
+    )
+
+
+def live_children() -> int:
+    """How many children started here are still running (for tests and diagnostics)."""
+    with _live_lock:
+        return len(_live)
+
+
 def run_logged(
     argv: Sequence[str],
     *,
@@ -105,24 +206,19 @@ def run_logged(
     `check`, raises `BuildError` whose `tail` carries the last lines.
     """
     try:
-        proc = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=dict(env),
-            cwd=cwd,
-        )
+        proc = _popen(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     except FileNotFoundError as exc:
         raise EnvironmentProblem(f"{argv[0]}: not found; {what} needs it installed") from exc
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    assert proc.stdout is not None
-    for raw in proc.stdout:
-        line = raw.decode("utf-8", "replace").rstrip("\n")
-        tail.append(line)
-        if echo:
-            print(line, file=sys.stderr, flush=True)
-    code = proc.wait()
+    with _supervised(proc):
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            tail.append(line)
+            if echo:
+                print(line, file=sys.stderr, flush=True)
+        proc.stdout.close()
+        code = _reap_with_group(proc)
     if check and code != 0:
         raise BuildError(f"{what} failed (exit {code})", tail=list(tail))
     return Result(code, list(tail))
@@ -136,16 +232,13 @@ def run_quiet(
 ) -> subprocess.CompletedProcess[str]:
     """Run a short query command and return its output; never raises on a non-zero exit."""
     try:
-        return subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            env=dict(env),
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
+        proc = _popen(argv, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError:
         return subprocess.CompletedProcess(list(argv), 127, "", f"{argv[0]}: not found")
-    except subprocess.TimeoutExpired:
-        return subprocess.CompletedProcess(list(argv), 124, "", f"{argv[0]}: timed out")
+    with _supervised(proc):
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return subprocess.CompletedProcess(list(argv), 124, "", f"{argv[0]}: timed out")
+    text = (out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+    return subprocess.CompletedProcess(list(argv), proc.returncode, *text)

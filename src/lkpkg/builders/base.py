@@ -84,6 +84,9 @@ class BuildRequest:
     timestamp: int | None = None
     bases: Sequence[BaseImage] = ()
     verbose: bool = False
+    # Where the builder keeps its image store for this cache (buildah: `<cache>/.buildah`), so
+    # a build sees only what lkpkg's cache provides; None: the builder's own default store.
+    store: Path | None = None
 
 
 class Builder(Protocol):

@@ -11,19 +11,32 @@ How it runs, and why:
 - `--timestamp` (the commit time) makes layer and config timestamps fixed: the same commit
   gives the same manifest digest.
 - No layer cache across builds (see `build`): correctness over speed.
+- Hermetic: with `request.store` (lkpkg gives `<cache>/.buildah`), buildah uses an image store
+  of that cache's own (a storage.conf and registries.conf written there), never the machine's:
+  a base only resolves when lkpkg's cache has it. Short names resolve as docker's do
+  (`wombat/x` is `docker.io/wombat/x`).
+- Nothing outlives a run: buildah's temporary files go to the run's scratch directory (swept
+  with it), and a working container left by a killed build is removed by the next build on
+  that store that finds no other build running (`active.lock`: shared while building,
+  exclusive to sweep).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
 from lkpkg.builders.locks import host_lock, lock_path
+from lkpkg.builders.longvalues import add_labels, check_build_args, split_labels
+from lkpkg.fsutil import acquire_lock, atomic_write
 from lkpkg.proc import child_environment, run_logged, run_quiet
 
 # What buildah (and the runtimes and helpers it starts) may see of our environment: its own
@@ -58,21 +71,67 @@ class BuildahBuilder:
     def _buildah(self, *args: str) -> list[str]:
         return [self.executable, *args]
 
-    def _quiet(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return run_quiet(self._buildah(*args), env=self._env())
+    def _quiet(self, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+        return run_quiet(self._buildah(*args), env=env)
 
-    def _logged(self, argv: list[str], *, what: str, echo: bool = False) -> None:
-        run_logged(argv, what=what, env=self._env(), echo=echo)
+    def _env(self, store: Path | None = None, tmp: Path | None = None) -> dict[str, str]:
+        env = dict(self._environ)
+        if store is not None:
+            env["CONTAINERS_STORAGE_CONF"] = str(store / "storage.conf")
+            env["CONTAINERS_REGISTRIES_CONF"] = str(store / "registries.conf")
+        if tmp is not None:
+            env["TMPDIR"] = str(tmp)
+        return env
 
-    def _env(self) -> dict[str, str]:
-        return self._environ
+    def _prepare_store(self, store: Path) -> None:
+        """This cache's own image store: its graph, run state and name resolution."""
+        conf = store / "storage.conf"
+        if conf.is_file():
+            return
+        store.mkdir(parents=True, exist_ok=True)
+        # skip_mount_home: no bind mount is left on the store, so a cache can simply be deleted.
+        atomic_write(
+            conf,
+            (
+                f'[storage]\ndriver = "overlay"\ngraphroot = "{store / "graph"}"\n'
+                f'runroot = "{store / "run"}"\n\n[storage.options.overlay]\n'
+                'skip_mount_home = "true"\n'
+            ).encode(),
+        )
+        atomic_write(
+            store / "registries.conf",
+            b'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n',
+        )
 
-    def _has_image(self, image_id: str) -> bool:
-        result = self._quiet("inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id)
+    @contextlib.contextmanager
+    def _building(self, env: dict[str, str], store: Path | None) -> Iterator[None]:
+        """Hold the store's build lock (shared) for a build; sweep dead builds' containers first."""
+        if store is None:
+            yield
+            return
+        lock = store / "active.lock"
+        alone = acquire_lock(lock, blocking=False)
+        if alone is not None:
+            # No build runs on this store: every working container in it is a dead run's.
+            try:
+                self._quiet(env, "rm", "--all")
+            finally:
+                os.close(alone)
+        shared = acquire_lock(lock, shared=True)
+        assert shared is not None  # a blocking acquire returns a descriptor or raises
+        try:
+            yield
+        finally:
+            os.close(shared)
+
+    def _has_image(self, env: dict[str, str], image_id: str) -> bool:
+        result = self._quiet(
+            env, "inspect", "--type", "image", "--format", "{{.FromImageID}}", image_id
+        )
         return result.returncode == 0
 
-    def _list_instances(self, name: str) -> set[str] | None:
-        result = self._quiet("manifest", "inspect", name)
+    def _list_instances(self, env: dict[str, str], name: str) -> set[str] | None:
+        result = self._quiet(env, "manifest", "inspect", name)
         if result.returncode != 0:
             return None
         try:
@@ -81,30 +140,34 @@ class BuildahBuilder:
             return None
         return {str(m.get("digest")) for m in doc.get("manifests", [])}
 
-    def provide_base(self, base: BaseImage) -> None:
+    def provide_base(self, base: BaseImage, env: dict[str, str], store: Path | None) -> None:
         """Make `base.name` resolve, per platform, to the cache's images in buildah's store."""
-        # Serialised per name: two builds sharing a base must not rebuild its list at once.
-        with host_lock(lock_path("buildah-base", base.name)):
+        # Serialised per name and store: two builds sharing a base must not rebuild its list
+        # at once.
+        with host_lock(lock_path("buildah-base", f"{store}-{base.name}")):
             wanted = {i.manifest_digest for i in base.instances}
-            if self._list_instances(base.name) == wanted:
+            if self._list_instances(env, base.name) == wanted:
                 return
             for instance in base.instances:
-                if not self._has_image(instance.config_digest.split(":", 1)[1]):
-                    self._pull_layout(base, instance.layout_ref, str(instance.platform))
+                if not self._has_image(env, instance.config_digest.split(":", 1)[1]):
+                    self._pull_layout(base, instance.layout_ref, str(instance.platform), env)
             # The name may be held by a plain image or a stale list; free it first.
-            self._quiet("manifest", "rm", base.name)
-            self._quiet("rmi", base.name)
-            self._logged(
-                self._buildah("manifest", "create", base.name), what=f"creating list {base.name}"
+            self._quiet(env, "manifest", "rm", base.name)
+            self._quiet(env, "rmi", base.name)
+            run_logged(
+                self._buildah("manifest", "create", base.name),
+                what=f"creating list {base.name}",
+                env=env,
             )
             for instance in base.instances:
                 image_id = instance.config_digest.split(":", 1)[1]
-                self._logged(
+                run_logged(
                     self._buildah("manifest", "add", base.name, f"containers-storage:{image_id}"),
                     what=f"adding {instance.platform} to {base.name}",
+                    env=env,
                 )
 
-    def _pull_layout(self, base: BaseImage, ref: str, platform: str) -> None:
+    def _pull_layout(self, base: BaseImage, ref: str, platform: str, env: dict[str, str]) -> None:
         # buildah names an image pulled from an OCI layout after the layout's path, and refuses
         # paths that are not valid image names (a `.tmp` component, say). A symlink with a
         # hex name under a plain directory gives it one.
@@ -114,45 +177,63 @@ class BuildahBuilder:
         link.unlink(missing_ok=True)
         link.symlink_to(base.layout)
         try:
-            self._logged(
+            run_logged(
                 self._buildah("pull", "--quiet", f"oci:{link}:{ref}"),
                 what=f"loading base {base.name} ({platform}) into buildah",
+                env=env,
             )
         finally:
             link.unlink(missing_ok=True)
 
     def build(self, request: BuildRequest, out: Path) -> None:
-        for base in request.bases:
-            self.provide_base(base)
-        argv = [
-            self.executable,
-            "build",
-            "--isolation",
-            "chroot",
-            "--platform",
-            str(request.platform),
-            "--file",
-            str(request.dockerfile),
-            "--tag",
-            request.local_name,
-        ]
-        # Never --layers: buildah 1.28's layer cache keys ignore the platform, so an arm64
-        # build whose steps match an earlier amd64 build gets the amd64 image back. lkpkg's
-        # own cache already skips whole platforms that were built before.
-        argv.append("--no-cache")
-        if request.timestamp is not None:
-            argv += ["--timestamp", str(request.timestamp)]
-        for key, value in request.build_args.items():
-            argv += ["--build-arg", f"{key}={value}"]
-        for key, value in request.labels.items():
-            argv += ["--label", f"{key}={value}"]
-        argv.append(str(request.context))
-        if not request.network:
-            argv = ["unshare", "--net", *argv]
-        self._logged(argv, what=f"buildah build for {request.platform}", echo=request.verbose)
-        if out.exists():
-            shutil.rmtree(out)
-        self._logged(
-            self._buildah("push", "--quiet", request.local_name, f"oci:{out}:{LAYOUT_REF}"),
-            what=f"exporting {request.local_name} from buildah",
-        )
+        scratch = out.parent
+        tmp = scratch / "buildah-tmp"
+        tmp.mkdir(parents=True, exist_ok=True)
+        store = request.store
+        if store is not None:
+            self._prepare_store(store)
+        env = self._env(store, tmp)
+        check_build_args(request.build_args, env)
+        inline, appended = split_labels(request.labels)
+        with self._building(env, store):
+            for base in request.bases:
+                self.provide_base(base, env, store)
+            argv = [
+                self.executable,
+                "build",
+                "--isolation",
+                "chroot",
+                "--platform",
+                str(request.platform),
+                "--file",
+                str(request.dockerfile),
+                "--tag",
+                request.local_name,
+                # Never pull: a base comes from lkpkg's cache (provided above) or not at all.
+                "--pull=never",
+            ]
+            # Never --layers: buildah 1.28's layer cache keys ignore the platform, so an arm64
+            # build whose steps match an earlier amd64 build gets the amd64 image back. lkpkg's
+            # own cache already skips whole platforms that were built before.
+            argv.append("--no-cache")
+            if request.timestamp is not None:
+                argv += ["--timestamp", str(request.timestamp)]
+            for key, value in request.build_args.items():
+                argv += ["--build-arg", f"{key}={value}"]
+            for key, value in inline.items():
+                argv += ["--label", f"{key}={value}"]
+            argv.append(str(request.context))
+            if not request.network:
+                argv = ["unshare", "--net", *argv]
+            run_logged(
+                argv, what=f"buildah build for {request.platform}", env=env, echo=request.verbose
+            )
+            if out.exists():
+                shutil.rmtree(out)
+            run_logged(
+                self._buildah("push", "--quiet", request.local_name, f"oci:{out}:{LAYOUT_REF}"),
+                what=f"exporting {request.local_name} from buildah",
+                env=env,
+            )
+        if appended:
+            add_labels(out, LAYOUT_REF, appended)

@@ -19,6 +19,7 @@ from pathlib import Path
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
 from lkpkg.builders.dockerarchive import docker_archive_to_layout, write_docker_archive
 from lkpkg.builders.locks import host_lock, lock_path
+from lkpkg.builders.longvalues import add_labels, check_build_args, split_labels
 from lkpkg.oci.model import Platform
 from lkpkg.proc import child_environment, run_logged, run_quiet
 from lkpkg.reference import Reference
@@ -146,6 +147,8 @@ class DockerBuilder:
             for base in request.bases:
                 self._provide_base(executable, base, request.platform, scratch)
             argv = [executable, *(["buildx", "build", "--load"] if mode == "buildx" else ["build"])]
+            check_build_args(request.build_args, self._env())
+            inline, appended = split_labels(request.labels)
             argv += [
                 "--platform",
                 str(request.platform),
@@ -160,7 +163,7 @@ class DockerBuilder:
                 argv.append("--no-cache")
             for key, value in request.build_args.items():
                 argv += ["--build-arg", f"{key}={value}"]
-            for key, value in request.labels.items():
+            for key, value in inline.items():
                 argv += ["--label", f"{key}={value}"]
             argv.append(str(request.context))
             run_logged(
@@ -176,3 +179,5 @@ class DockerBuilder:
                 env=self._env(),
             )
             docker_archive_to_layout(saved, out, LAYOUT_REF)
+            if appended:
+                add_labels(out, LAYOUT_REF, appended)

@@ -17,7 +17,6 @@ import contextlib
 import errno
 import json
 import os
-import secrets
 import shutil
 import stat
 import threading
@@ -26,6 +25,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lkpkg.cache.runs import Run, Swept, start_run, sweep
 from lkpkg.errors import CacheError, DigestMismatch, FormatError, ReferenceError_
 from lkpkg.fsutil import acquire_lock, atomic_write, fsync_dir
 from lkpkg.oci import mediatypes
@@ -81,6 +81,8 @@ class Cache:
         self._depth = 0
         self._lock_fd: int | None = None
         self._ready = False
+        self._run: Run | None = None
+        self.swept = Swept()
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -141,11 +143,47 @@ class Cache:
         if version != LAYOUT_VERSION:
             raise CacheError(f"{path}: unsupported imageLayoutVersion {version!r}")
 
+    def run(self) -> Run:
+        """This object's run on the cache (started, and dead runs' leftovers swept, on first
+        use): every scratch name in `.tmp` carries its id, see `cache/runs.py`."""
+        with self._mutex:
+            if self._run is None:
+                try:
+                    (self.root / _TMP_DIR).mkdir(parents=True, exist_ok=True)
+                    self._run = start_run(self.root)
+                    self.swept = sweep(self.root)
+                except OSError as e:
+                    raise CacheError(f"cannot use the cache {self.root}: {e.strerror}") from None
+            return self._run
+
+    @property
+    def run_id(self) -> str | None:
+        """This object's run id, None until it first needed one."""
+        return None if self._run is None else self._run.id
+
     def staging_path(self, purpose: str) -> Path:
-        return self.root / _TMP_DIR / f"{purpose}-{os.getpid()}-{secrets.token_hex(8)}"
+        """A fresh path in `.tmp` (same filesystem as the blobs) owned by this run."""
+        return self.root / _TMP_DIR / self.run().scratch_name(purpose)
+
+    @contextlib.contextmanager
+    def scratch_dir(self, purpose: str) -> Iterator[Path]:
+        """A fresh directory in `.tmp` owned by this run, removed when the block ends (or by
+        the next run's sweep if this process dies first)."""
+        path = self.staging_path(purpose)
+        try:
+            path.mkdir()
+        except OSError as e:
+            raise CacheError(
+                f"cannot make a scratch directory in {path.parent}: {e.strerror}"
+            ) from None
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        atomic_write(path, data, tmp_dir=self.root / _TMP_DIR, mode=_BLOB_MODE)
+        prefix = self.run().scratch_name("write") + "-"
+        atomic_write(path, data, tmp_dir=self.root / _TMP_DIR, mode=_BLOB_MODE, prefix=prefix)
 
     # -- blobs ---------------------------------------------------------------------------
 
@@ -287,6 +325,10 @@ class Cache:
             return parse_manifest_bytes(data)
         except FormatError as e:
             raise CacheError(f"blob {digest} in {self.root}: {e}") from None
+
+    def check_complete(self, desc: Descriptor, what: str) -> None:
+        """`CacheError` (starting with `what`) unless `desc` and all it reaches are stored."""
+        self._check_complete(desc, set(), what)
 
     def _check_complete(self, desc: Descriptor, seen: set[str], what: str) -> None:
         """Raise `CacheError` unless `desc` and everything it reaches are stored."""

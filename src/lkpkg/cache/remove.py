@@ -21,7 +21,9 @@ from lkpkg.oci import mediatypes
 from lkpkg.oci.model import Descriptor
 
 _MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
-_LAYOUT_NAMES = frozenset({"oci-layout", "index.json", "blobs", ".tmp", ".lock"})
+_LAYOUT_NAMES = frozenset(
+    {"oci-layout", "index.json", "blobs", ".tmp", ".lock", ".runs", ".buildah"}
+)
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,7 @@ class Removed:
     blobs: int
 
 
-def _reachable(cache: Cache, roots: Iterable[Descriptor]) -> set[str]:
+def reachable(cache: Cache, roots: Iterable[Descriptor]) -> set[str]:
     """Every digest the roots reach among the blobs present (absent ones end the walk)."""
     seen: set[str] = set()
     stack = list(roots)
@@ -57,8 +59,8 @@ def remove_refs(cache: Cache, names: Sequence[str]) -> Removed:
         if missing:
             raise CacheError(f"not in the cache {cache.root}: {', '.join(missing)}")
         wanted = set(names)
-        dropped = _reachable(cache, (d for n, d in entries if n in wanted))
-        kept = _reachable(cache, (d for n, d in entries if n not in wanted))
+        dropped = reachable(cache, (d for n, d in entries if n in wanted))
+        kept = reachable(cache, (d for n, d in entries if n not in wanted))
         for name in dict.fromkeys(names):
             cache.remove_ref(name)
         blobs = cache.remove_blobs(sorted(dropped - kept))

@@ -236,6 +236,39 @@ def cache_clean(published_only: bool, insecure: Sequence[str], cache_dir: Path |
     click.echo(f"{len(removed.refs)} refs, {removed.blobs} blobs removed", err=True)
 
 
+@cache.command("fsck")
+@click.option("--repair", is_flag=True, help="Remove corrupt and orphan blobs, stale temp dirs.")
+@cache_option
+def cache_fsck(repair: bool, cache_dir: Path | None) -> None:
+    """Check every blob against its digest and every ref; find orphans and stale temp dirs.
+
+    Exit 1 when a blob is corrupt or a ref does not resolve (after --repair: when a ref
+    still does not).
+
+    \b
+    Example: lkpkg cache fsck --repair
+    """
+    from lkpkg.cache.check import fsck
+
+    report = fsck(open_cache(cache_dir), repair=repair)
+    click.echo("\n".join(report.lines()))
+    if report.broken_refs or (report.corrupt and not repair):
+        raise SystemExit(1)
+
+
+@cache.command("gc")
+@cache_option
+def cache_gc(cache_dir: Path | None) -> None:
+    """Remove blobs no ref reaches and temp dirs of dead runs.
+
+    \b
+    Example: lkpkg cache gc
+    """
+    from lkpkg.cache.check import gc
+
+    click.echo("\n".join(gc(open_cache(cache_dir)).lines()))
+
+
 @click.command("import")
 @click.argument("tarball", type=click.Path(path_type=Path, dir_okay=False))
 @click.argument("reference")

@@ -10,9 +10,7 @@ A failed build therefore leaves the cache as it was. Progress is reported as typ
 
 from __future__ import annotations
 
-import json
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -21,14 +19,13 @@ from typing import TYPE_CHECKING
 
 from lkpkg import __version__
 from lkpkg.attest.provenance import BaseDigest, BuildFacts
-from lkpkg.attest.store import index_entries, is_attestation
-from lkpkg.builders.base import LAYOUT_REF, BaseImage, BaseInstance, Builder, BuildRequest
-from lkpkg.builders.dockerfile import from_images
+from lkpkg.attest.store import index_entries
+from lkpkg.builders.base import LAYOUT_REF, Builder, BuildRequest, builder_store
+from lkpkg.builders.bases import UnresolvedBase, base_images, unresolved_bases
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
-from lkpkg.errors import BuildError, InputError, LkpkgError
-from lkpkg.oci import mediatypes
+from lkpkg.errors import BuildError, InputError
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
@@ -114,53 +111,15 @@ def _labels(package: Package) -> dict[str, str]:
     return image_labels(package, f"lkpkg-{__version__}")
 
 
-def _base_images(cache: Cache, names: Sequence[str], scratch: Path) -> list[BaseImage]:
-    """Bases the cache holds, each exposed as a tiny OCI layout sharing the cache's blobs."""
-    bases: list[BaseImage] = []
-    for number, name in enumerate(names):
-        try:
-            reference = Reference.parse(name)
-        except LkpkgError:
-            continue  # left to the builder, which reports it in its own words
-        descriptor = cache.resolve(str(reference))
-        if descriptor is None:
-            continue
-        manifests: list[str] = []
-        top = cache.read_manifest(descriptor.digest)
-        if isinstance(top, ImageIndex):
-            manifests = [
-                m.digest
-                for m in top.manifests
-                if m.media_type in mediatypes.MANIFEST_TYPES and not is_attestation(m)
-            ]
-        else:
-            manifests = [descriptor.digest]
-        layout = scratch / f"base-{number}"
-        layout.mkdir(parents=True)
-        (layout / "blobs").symlink_to(cache.root / "blobs")
-        (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
-        instances: list[BaseInstance] = []
-        entries: list[Descriptor] = []
-        for position, digest in enumerate(manifests):
-            if not cache.has_blob(digest):
-                continue
-            found = image_platform(cache, digest)
-            platform, config_digest = found.platform, found.config_digest
-            ref = f"i{position}"
-            instances.append(BaseInstance(platform, ref, digest, config_digest))
-            size = cache.blob_path(digest).stat().st_size
-            entries.append(
-                Descriptor(
-                    mediatypes.OCI_MANIFEST,
-                    digest,
-                    size,
-                    platform=platform,
-                    annotations={"org.opencontainers.image.ref.name": ref},
-                )
-            )
-        (layout / "index.json").write_text(json.dumps(platform_index(entries).to_json()))
-        bases.append(BaseImage(str(reference), layout, tuple(instances)))
-    return bases
+def package_bases(
+    package: Package, cache: Cache, source_date_epoch: int | None = None
+) -> list[UnresolvedBase]:
+    """Every FROM of `package` the cache cannot provide (what `doctor` reports; a build of it
+    would stop on the first)."""
+    dockerfile = package.directory / package.spec.dockerfile
+    return unresolved_bases(
+        cache, dockerfile, build_args(package, source_date_epoch=source_date_epoch)
+    )
 
 
 def _write_index(
@@ -243,10 +202,7 @@ def _build_one(
     verbose: bool,
     source_date_epoch: int | None,
 ) -> tuple[Descriptor, BuildFacts]:
-    scratch_root = cache.root / ".tmp"
-    scratch_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=scratch_root, prefix="build-") as tmp:
-        scratch = Path(tmp)
+    with cache.scratch_dir("build") as scratch:
         context = _context(package, scratch)
         dockerfile = context / package.spec.dockerfile
         args = build_args(package, source_date_epoch=source_date_epoch)
@@ -260,7 +216,8 @@ def _build_one(
             network=package.spec.network,
             use_layer_cache=not (package.spec.disable_cache or force),
             timestamp=_epoch(package, source_date_epoch),
-            bases=_base_images(cache, from_images(dockerfile, args), scratch),
+            bases=base_images(cache, dockerfile, args, scratch),
+            store=builder_store(cache),
             verbose=verbose,
         )
         out = scratch / "out"
