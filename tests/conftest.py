@@ -49,14 +49,36 @@ def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
         env={**os.environ, "LINUXKIT_CACHE": str(cache)},
     )
+    _load_builder_store(cache)
     return cache
+
+
+def _load_builder_store(root: Path) -> None:
+    """Load the bases into the cache's own buildah store once, so that each test's copy of the
+    cache starts with a loaded store (as a user's cache does after its first build)."""
+    from lkpkg.builders.base import EngineSettings, builder_store
+    from lkpkg.builders.bases import base_images
+    from lkpkg.builders.buildah import BuildahBuilder
+    from lkpkg.cache.layout import Cache
+
+    cache = Cache(root)
+    with cache.scratch_dir("load") as scratch:
+        dockerfile = scratch / "Dockerfile"
+        dockerfile.write_text(f"FROM {BASE_REF}\n")
+        builder = BuildahBuilder(settings=EngineSettings.from_environ(os.environ))
+        builder.load_bases(base_images(cache, dockerfile, {}, scratch), builder_store(cache))
+    cache.close()
 
 
 @pytest.fixture
 def cache_dir(base_cache: Path, tmp_path: Path) -> Path:
-    """A private copy of the base cache; blobs are hard links (they are immutable)."""
+    """A private copy of the base cache and of its buildah store; files are hard links (blobs
+    are immutable, and the store replaces its metadata files rather than rewriting them)."""
     target = tmp_path / "cache"
     run(["cp", "-al", str(base_cache), str(target)])
+    store = base_cache.with_name(base_cache.name + ".buildah")
+    if store.is_dir():
+        run(["cp", "-al", str(store), str(target.with_name(target.name + ".buildah"))])
     return target
 
 

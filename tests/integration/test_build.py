@@ -152,15 +152,18 @@ def test_buildah_builds_both_arches_into_a_linuxkit_shaped_cache(repo, cache_dir
     assert len(inspected["manifests"]) == 4
     assert platform_archs(inspected) == ["amd64", "arm64"]
 
-    # The seed's "local image": buildah's own store has ORG/IMAGE:HASH-ARCH, and it runs.
+    # The seed's "local image": the cache's own buildah store has ORG/IMAGE:HASH-ARCH, and
+    # it runs.
+    conf = cache_dir.with_name(cache_dir.name + ".buildah") / "storage.conf"
+    store = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
     for arch in ("amd64", "arm64"):
         ctr = run(
-            ["buildah", "from", "--quiet", f"docker.io/wombat/hello:{tag}-{arch}"]
+            ["buildah", "from", "--quiet", f"docker.io/wombat/hello:{tag}-{arch}"], env=store
         ).stdout.strip()
         try:
-            out = run(["buildah", "run", "--isolation", "chroot", ctr, "/hello"]).stdout
+            out = run(["buildah", "run", "--isolation", "chroot", ctr, "/hello"], env=store).stdout
         finally:
-            run(["buildah", "rm", ctr])
+            run(["buildah", "rm", ctr], env=store)
         assert out.strip() == "hello from lkpkg"
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from lkpkg.cache.layout import Cache
 from lkpkg.oci.model import Platform
 from lkpkg.proc import DEFAULT_PATH
 
@@ -84,9 +85,16 @@ class BuildRequest:
     timestamp: int | None = None
     bases: Sequence[BaseImage] = ()
     verbose: bool = False
-    # Where the builder keeps its image store for this cache (buildah: `<cache>/.buildah`), so
+    # Where the builder keeps its image store for this cache (`builder_store`), so
     # a build sees only what lkpkg's cache provides; None: the builder's own default store.
     store: Path | None = None
+
+
+def builder_store(cache: Cache) -> Path:
+    """The builders' own image store for `cache`: `<cache>.buildah`, beside it (not inside: an
+    image store holds device nodes and whiteouts that tools walking an OCI layout trip on)."""
+    root = cache.root.resolve()
+    return root.with_name(root.name + ".buildah")
 
 
 class Builder(Protocol):

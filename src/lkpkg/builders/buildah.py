@@ -11,8 +11,10 @@ How it runs, and why:
 - `--timestamp` (the commit time) makes layer and config timestamps fixed: the same commit
   gives the same manifest digest.
 - No layer cache across builds (see `build`): correctness over speed.
-- Hermetic: with `request.store` (lkpkg gives `<cache>/.buildah`), buildah uses an image store
-  of that cache's own (a storage.conf and registries.conf written there), never the machine's:
+- Hermetic: with `request.store` (lkpkg gives `<cache>.buildah`, beside the cache: device nodes
+  and whiteouts in a store inside it would trip tools that walk an OCI layout, such as
+  oci-image-tool), buildah uses an image store of that cache's own (a storage.conf and
+  registries.conf written there), never the machine's:
   a base only resolves when lkpkg's cache has it. Short names resolve as docker's do
   (`wombat/x` is `docker.io/wombat/x`).
 - Nothing outlives a run: buildah's temporary files go to the run's scratch directory (swept
@@ -30,7 +32,7 @@ import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
@@ -85,23 +87,24 @@ class BuildahBuilder:
 
     def _prepare_store(self, store: Path) -> None:
         """This cache's own image store: its graph, run state and name resolution."""
-        conf = store / "storage.conf"
-        if conf.is_file():
-            return
-        store.mkdir(parents=True, exist_ok=True)
-        # skip_mount_home: no bind mount is left on the store, so a cache can simply be deleted.
-        atomic_write(
-            conf,
-            (
+        # skip_mount_home: no bind mount is left on the store, so it can simply be deleted.
+        files = {
+            "storage.conf": (
                 f'[storage]\ndriver = "overlay"\ngraphroot = "{store / "graph"}"\n'
                 f'runroot = "{store / "run"}"\n\n[storage.options.overlay]\n'
                 'skip_mount_home = "true"\n'
             ).encode(),
-        )
-        atomic_write(
-            store / "registries.conf",
-            b'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n',
-        )
+            "registries.conf": (
+                b'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n'
+            ),
+        }
+        for name, content in files.items():
+            path = store / name
+            with contextlib.suppress(OSError):
+                if path.read_bytes() == content:
+                    continue
+            # Rewritten when the store was moved or copied: the paths in it must be its own.
+            atomic_write(path, content)
 
     @contextlib.contextmanager
     def _building(self, env: dict[str, str], store: Path | None) -> Iterator[None]:
@@ -184,6 +187,13 @@ class BuildahBuilder:
             )
         finally:
             link.unlink(missing_ok=True)
+
+    def load_bases(self, bases: Sequence[BaseImage], store: Path) -> None:
+        """Load `bases` into `store` ahead of any build (e.g. to prepare a store to copy)."""
+        self._prepare_store(store)
+        env = self._env(store)
+        for base in bases:
+            self.provide_base(base, env, store)
 
     def build(self, request: BuildRequest, out: Path) -> None:
         scratch = out.parent

@@ -156,6 +156,14 @@ class Cache:
                     raise CacheError(f"cannot use the cache {self.root}: {e.strerror}") from None
             return self._run
 
+    def close(self) -> None:
+        """End this object's run (its scratch directories must be gone); a later write starts
+        another."""
+        with self._mutex:
+            if self._run is not None:
+                self._run.close()
+                self._run = None
+
     @property
     def run_id(self) -> str | None:
         """This object's run id, None until it first needed one."""

@@ -21,9 +21,7 @@ from lkpkg.oci import mediatypes
 from lkpkg.oci.model import Descriptor
 
 _MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
-_LAYOUT_NAMES = frozenset(
-    {"oci-layout", "index.json", "blobs", ".tmp", ".lock", ".runs", ".buildah"}
-)
+_LAYOUT_NAMES = frozenset({"oci-layout", "index.json", "blobs", ".tmp", ".lock", ".runs"})
 
 
 @dataclass(frozen=True)
