@@ -53,19 +53,26 @@ def buildah_containers(cache: Path) -> list[str]:
     return listed.split()
 
 
+def store_mounts(cache: Path) -> list[str]:
+    store = str(cache.with_name(cache.name + ".buildah"))
+    with open("/proc/mounts") as mounts:
+        return [line.split()[1] for line in mounts if line.split()[1].startswith(store)]
+
+
 def tmp_entries(cache: Path) -> list[str]:
     tmp = cache / ".tmp"
     return sorted(os.listdir(tmp)) if tmp.is_dir() else []
 
 
 def assert_cache_reads_back(cache: Path, ref: str) -> None:
-    assert (
-        "Validation succeeded"
-        in run(["oci-image-tool", "validate", "--type", "image", str(cache)]).stdout
-    )
+    """umoci lists the ref, skopeo reads the index and the arch image, and lkpkg's fsck finds
+    every blob intact. (oci-image-tool 1.0 refuses the in-toto layers of the attestation
+    manifests the index lists, and refs with a registry port.)"""
     assert ref in run(["umoci", "ls", "--layout", str(cache)]).stdout
     inspected = json.loads(run(["skopeo", "inspect", "--raw", f"oci:{cache}:{ref}"]).stdout)
     assert inspected["manifests"]
+    image = json.loads(run(["skopeo", "inspect", f"oci:{cache}:{ref}-amd64"]).stdout)
+    assert image["Architecture"] == "amd64"
     fsck = lkpkg("cache", "fsck", "--cache", str(cache))
     assert "0 corrupt, 0 broken refs" in fsck.stdout
 
@@ -92,6 +99,7 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     ref = f"{org}/tiny:{git(package.parent, 'rev-parse', 'HEAD:tiny')}"
     assert tmp_entries(cache) == []
     assert buildah_containers(cache) == []
+    assert store_mounts(cache) == []
     # Locks of dead runs are swept too; none is held now that every run has ended.
     runs = cache / ".runs"
     live = [p.name for p in runs.iterdir()] if runs.is_dir() else []
@@ -238,3 +246,8 @@ def test_children_die_with_lkpkg_within_100ms(tmp_path, cache_dir):
     report = json.loads(run([sys.executable, str(KILLER), "8", "0.1", "--", *argv]).stdout)
     assert not report["finished"]
     assert report["survivors"] == [], report
+    # The next build on the cache removes the dead build's working container and its mount.
+    quick = package_repo(tmp_path / "repo2")
+    lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(quick))
+    assert buildah_containers(cache_dir) == []
+    assert store_mounts(cache_dir) == []
