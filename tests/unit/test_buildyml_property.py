@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lkpkg.cli.main import main
+from lkpkg.errors import ReferenceError_
 from lkpkg.package.git import repository_top
+from lkpkg.reference import Reference
 
 KEYS = [
     "image",
@@ -168,3 +170,33 @@ def test_any_org_hash_and_tag_exit_0_or_2_with_one_line(
     package.mkdir(exist_ok=True)
     (package / "build.yml").write_text("image: foo\n")
     check(*run(["show-tag", "--org", org, "--hash", hash_, "--tag", tag, str(package)]))
+
+
+reference_text = st.one_of(
+    st.text(max_size=80),
+    st.text(alphabet="abcz09._-/:@[]ABC", max_size=60),
+    st.builds(
+        lambda host, path, tag, digest: f"{host}{path}{tag}{digest}",
+        st.sampled_from(
+            ["", "localhost:5000/", "ghcr.io/", "[::1]:5000/", "bad_host:1/", "a:99999/"]
+        ),
+        st.sampled_from(["linuxkit/init", "x", "A/b", "a//b", "a" * 300, "library/debian"]),
+        st.sampled_from(["", ":v1", ":", ":" + "t" * 130, ":-x", ":1.10"]),
+        st.sampled_from(["", "@sha256:" + "a" * 64, "@sha256:abc", "@", "@md5:" + "0" * 32]),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=1000)
+@given(text=reference_text)
+def test_any_reference_parses_or_is_refused_in_one_line(text: str) -> None:
+    """Image references (`manifest REF`, `verify REF`, `cache pull REF`, YAML images): a valid
+    one round-trips through its canonical spelling; anything else is one ReferenceError_."""
+    try:
+        ref = Reference.parse(text)
+    except ReferenceError_ as error:
+        assert "\n" not in str(error) or "\n" in text
+        assert error.exit_code == 2
+        return
+    assert Reference.parse(str(ref)) == ref
+    assert Reference.parse(ref.familiar()) == ref
