@@ -161,7 +161,8 @@ def plan(org: str, repo: Path, dirs: list[str], fmt: str = "json", *extra: str) 
 
 def index_arches(ref: str) -> set[str]:
     raw = run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{ref}"]).stdout
-    return {m["platform"]["architecture"] for m in json.loads(raw)["manifests"]}
+    platforms = [m["platform"] for m in json.loads(raw)["manifests"]]
+    return {p["architecture"] for p in platforms if p["architecture"] != "unknown"}
 
 
 @pytest.mark.timeout(1800)
