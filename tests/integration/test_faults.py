@@ -100,7 +100,8 @@ def test_a_stalled_registry_fails_within_the_deadline_with_the_right_words(
     assert caught.value.message == (
         f"no answer from registry {stalled_registry.host} in {deadline:.0f} s"
     )
-    # The deadline bounds the whole step (https try, then plain http, with retries): it may
-    # be overrun by one socket timeout's rounding, not by another try.
-    assert elapsed < deadline + 1.5
+    # The deadline bounds the whole step (https try, then plain http, with retries). Without
+    # it each of the 4 tries would wait the full 3 s read timeout (12 s and more); the margin
+    # is for a loaded machine, not for another try.
+    assert elapsed < 2 * deadline
     assert image.size > 0
