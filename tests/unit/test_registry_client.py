@@ -204,6 +204,8 @@ def test_blob_from_another_repository_is_mounted(registry, connect):
     assert client.mounted == 1
     assert digest in registry.links["lkpkg/second"]
     assert registry.count("PUT", "/blobs/uploads/") == 1
+    # The mount is asked for at once: no HEAD in the second repository first.
+    assert registry.count("HEAD", exact=f"/v2/lkpkg/second/blobs/{digest}") == 0
 
 
 def test_a_refused_mount_falls_back_to_the_session_it_opened(registry, connect):

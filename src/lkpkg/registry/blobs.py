@@ -159,7 +159,10 @@ class Blobs:
             # push on the target (docker token spec; distribution checks both).
             scopes = merge_scopes((*scopes, self._s.pull_scope(source)))
         action = self._s.pushing(path)
-        if self._blob_size(path, digest, scopes, action) is not None:
+        mounting = source is not None and source != path
+        # A mount answers "it is there now" (201) whether or not the repository had the blob,
+        # so with a source to mount from the HEAD would only cost a round trip.
+        if not mounting and self._blob_size(path, digest, scopes, action) is not None:
             self._homes.setdefault(digest, path)
             return
         location: str | None = None
