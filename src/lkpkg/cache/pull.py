@@ -22,8 +22,6 @@ with the other platforms absent. A failure at any step leaves the cache as it wa
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -125,8 +123,9 @@ def pull(
     else:
         chosen = []
         partial = False
-    staging = _staging_dir(cache)
-    try:
+    # Staging in the cache's own scratch area, owned by this run (a sweep never takes it),
+    # so a verified download is renamed, not copied, into blobs/.
+    with cache.scratch_dir("pull") as staging:
         fetch = _Fetcher(registry, pinned.path, cache, staging)
         if isinstance(parsed, ImageIndex):
             for child in chosen:
@@ -145,8 +144,6 @@ def pull(
             cache.set_ref(name, top_desc, partial=partial)
             for arch_ref, desc in arch_refs:
                 cache.set_ref(arch_ref, desc)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     stored = tuple(c.platform for c in chosen if c.platform is not None and not _is_attestation(c))
     return Pulled(
         reference=name,
@@ -237,14 +234,6 @@ def _arch_refs(name: Reference, chosen: Sequence[Descriptor]) -> list[tuple[Refe
         seen.add(arch)
         out.append((name.with_tag(f"{name.tag}-{arch}"), child))
     return out
-
-
-def _staging_dir(cache: Cache) -> Path:
-    # Inside the cache's own staging area, so that a verified download is renamed, not copied,
-    # into blobs/; nothing there is part of the layout.
-    tmp = cache.root / ".tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="pull-", dir=tmp))
 
 
 class _Fetcher:

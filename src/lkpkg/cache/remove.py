@@ -73,19 +73,15 @@ def clean(cache: Cache) -> None:
         return
     if not root.is_dir():
         raise CacheError(f"{root} is not a cache directory")
-    foreign = sorted(
-        p.name
-        for p in root.iterdir()
-        if p.name not in _LAYOUT_NAMES and not p.name.startswith(".pull-")
-    )
+    foreign = sorted(p.name for p in root.iterdir() if p.name not in _LAYOUT_NAMES)
     if foreign:
         raise CacheError(
             f"{root} does not look like a cache (it holds {', '.join(foreign[:3])}): not emptied"
         )
     with cache.lock():
         for path in root.iterdir():
-            if path.name == ".lock":
-                continue  # others may be waiting on it; an empty file is harmless
+            if path.name in (".lock", ".runs"):
+                continue  # others may wait on the lock, and live runs hold their run locks
             try:
                 if path.is_dir() and not path.is_symlink():
                     shutil.rmtree(path)
