@@ -18,6 +18,7 @@ from lkpkg.pipeline import events
 from lkpkg.pipeline.run import RunOptions, run_push
 from lkpkg.settings import resolve_settings
 from tests.conftest import run
+from tests.integration.test_attest import is_attestation
 from tests.integration.test_many import commit, package
 
 pytestmark = pytest.mark.integration
@@ -76,8 +77,12 @@ def test_run_push_pushes_a_three_package_tree_in_dependency_order(
             ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{entry.reference}"]
         ).stdout
         index = json.loads(raw)
-        assert [m["platform"]["architecture"] for m in index["manifests"]] == ["amd64"]
-        assert index["manifests"][0]["digest"] == entry.platforms[0].digest
+        images = [m for m in index["manifests"] if not is_attestation(m)]
+        assert [m["platform"]["architecture"] for m in images] == ["amd64"]
+        assert images[0]["digest"] == entry.platforms[0].digest
+        # Then the image's attestations (SBOM, provenance), paired with it.
+        (attestation,) = [m for m in index["manifests"] if is_attestation(m)]
+        assert attestation["annotations"]["vnd.docker.reference.digest"] == images[0]["digest"]
     top_image = f"docker://{report.packages[0].platforms[0].reference}"
     layers = json.loads(run(["skopeo", "inspect", "--tls-verify=false", top_image]).stdout)
     assert len(layers["Layers"]) == 3  # base.txt, middle.txt, top.txt
