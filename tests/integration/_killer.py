@@ -6,7 +6,8 @@ This process makes itself a child subreaper (PR_SET_CHILD_SUBREAPER), so every d
 the command that outlives it is re-parented here rather than to init, and can be seen and
 cleaned up. Prints one JSON object: {"finished": bool, "survivors": [cmdline, ...]}, where
 `finished` means the command ended before the kill and `survivors` lists the descendants still
-running (not zombies) GRACE_SECONDS after the kill.
+running GRACE_SECONDS after the kill (not zombies, and not processes already inside exit(),
+whose memory is gone: /proc shows them with an empty command line).
 """
 
 from __future__ import annotations
@@ -24,9 +25,13 @@ from pathlib import Path
 PR_SET_CHILD_SUBREAPER = 36
 
 
+EXITING: list[int] = []
+
+
 def children() -> dict[int, str]:
     """Our living (non-zombie) children: pid → command line."""
     found: dict[int, str] = {}
+    EXITING.clear()
     me = os.getpid()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -39,6 +44,11 @@ def children() -> dict[int, str]:
                 continue
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
         except (OSError, ValueError, IndexError):
+            continue
+        if not cmdline:
+            # No user memory left: the process is inside exit() (its memory already freed,
+            # e.g. while the kernel tears down an overlay mount); it runs no more user code.
+            EXITING.append(int(entry.name))
             continue
         found[int(entry.name)] = cmdline
     return found
@@ -74,8 +84,9 @@ def main() -> None:
         proc.wait()
     time.sleep(grace)
     survivors = [] if finished else sorted(children().values())
+    exiting = len(EXITING)
     reap_all()
-    print(json.dumps({"finished": finished, "survivors": survivors}))
+    print(json.dumps({"finished": finished, "survivors": survivors, "exiting": exiting}))
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     run(argv)
     duration = time.monotonic() - started
     rng = random.Random(seed)
-    landed = 0
+    landed = exiting = 0
     for _ in range(kills):
         delay = rng.uniform(0.05, duration)
         report = json.loads(
@@ -94,6 +94,7 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
         )
         assert report["survivors"] == [], f"children outlived lkpkg by 100 ms: {report}"
         landed += not report["finished"]
+        exiting += report.get("exiting", 0)
     left_before = tmp_entries(cache)
     run(argv)  # the next run
     ref = f"{org}/tiny:{git(package.parent, 'rev-parse', 'HEAD:tiny')}"
@@ -106,7 +107,7 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     assert len(live) <= 1  # at most the last run's own, released with its process
     assert_cache_reads_back(cache, ref)
     print(
-        f"\nkills={kills} landed_during_run={landed} seed={seed} "
+        f"\nkills={kills} landed_during_run={landed} seed={seed} in_exit_at_100ms={exiting} "
         f"temp_entries_before_next_run={len(left_before)} after=0 containers_after=0"
     )
 

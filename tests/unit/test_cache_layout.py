@@ -548,3 +548,31 @@ def test_umoci_reads_the_layout(tmp_path):
         check=True,
     )
     assert (bundle / "rootfs" / "hello.txt").read_text() == "hello from arm64\n"
+
+
+def test_import_of_a_builders_fresh_layout_checks_layer_sizes_not_hashes(tmp_path):
+    src = Cache(tmp_path / "src")
+    desc = put_image(src, "amd64")
+    src.set_ref(REF, desc)
+    layer = src.read_manifest(desc.digest).children()[1]
+    blob = src.blob_path(layer.digest)
+    original = blob.read_bytes()
+    blob.write_bytes(b"X" * layer.size)  # a builder bug would look like this: not re-hashed
+    dst = Cache(tmp_path / "dst")
+    assert import_layout(dst, src.root, fresh_from_builder=True) == desc
+    assert fsck_corrupt(dst) == [layer.digest]  # ... but fsck finds it
+    blob.write_bytes(original + b"more")
+    other = Cache(tmp_path / "other")
+    with pytest.raises(CacheError, match="says"):
+        import_layout(other, src.root, fresh_from_builder=True)
+    manifest = src.blob_path(desc.digest)
+    blob.write_bytes(original)
+    manifest.write_bytes(manifest.read_bytes().replace(b'"', b"'", 1))  # manifests: hashed
+    with pytest.raises(DigestMismatch):
+        import_layout(Cache(tmp_path / "third"), src.root, fresh_from_builder=True)
+
+
+def fsck_corrupt(cache: Cache) -> list[str]:
+    from lkpkg.cache.check import fsck
+
+    return list(fsck(cache).corrupt)

@@ -29,20 +29,35 @@ from lkpkg.oci.model import Descriptor, ImageIndex, parse_manifest_bytes
 _MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
 
 
-def import_layout(cache: Cache, src_layout: Path, src_ref: str | None = None) -> Descriptor:
+def import_layout(
+    cache: Cache,
+    src_layout: Path,
+    src_ref: str | None = None,
+    *,
+    fresh_from_builder: bool = False,
+) -> Descriptor:
     """Copy everything one entry of another OCI layout reaches into `cache`.
 
     The entry is the one whose ref-name annotation is `src_ref`, or the only entry when
     `src_ref` is None. Returns the entry's descriptor without annotations.
+
+    `fresh_from_builder`: the layout was just written by a builder into the cache's own
+    scratch area, naming each blob by the digest it computed while writing it. Blobs that are
+    hard-linked (not copied) are then checked by size, not hashed again: re-reading a large
+    layer would double the work after the builder's own. Manifests and configs are always
+    hashed (they are small and are what the rest is reached through); `cache fsck` hashes
+    every blob.
     """
     src = Path(src_layout)
     top = _choose_entry(src, _read_layout_entries(src), src_ref)
     cache.ensure_layout()
-    _import_tree(cache, src, top, set())
+    _import_tree(cache, src, top, set(), fresh_from_builder)
     return replace(top, annotations=None)
 
 
-def _import_tree(cache: Cache, src: Path, desc: Descriptor, seen: set[str]) -> None:
+def _import_tree(
+    cache: Cache, src: Path, desc: Descriptor, seen: set[str], fresh: bool = False
+) -> None:
     if desc.digest in seen:
         return
     seen.add(desc.digest)
@@ -53,14 +68,14 @@ def _import_tree(cache: Cache, src: Path, desc: Descriptor, seen: set[str]) -> N
         except FormatError as e:
             raise CacheError(f"{src}: blob {desc.digest}: {e}") from None
         for child in parsed.children():
-            _import_tree(cache, src, child, seen)
+            _import_tree(cache, src, child, seen, fresh)
         # Only now, with every child stored, may the manifest itself appear in the cache.
     if is_file_of_size(cache.blob_path(desc.digest), desc.size):
         return
-    _import_blob(cache, src, desc)
+    _import_blob(cache, src, desc, trust=fresh and desc.media_type not in _MANIFESTS)
 
 
-def _import_blob(cache: Cache, src: Path, desc: Descriptor) -> None:
+def _import_blob(cache: Cache, src: Path, desc: Descriptor, trust: bool = False) -> None:
     src_blob = _src_blob_path(src, desc)
     if not src_blob.is_file():
         raise CacheError(f"{src} lacks blob {desc.digest} ({desc.media_type}) it references")
@@ -74,8 +89,11 @@ def _import_blob(cache: Cache, src: Path, desc: Descriptor) -> None:
                 # Another filesystem, or hard links not permitted here: copy instead.
                 actual, size = copy_digesting(src_blob, tmp, algorithm)
             else:
-                # A link shares the source's bytes; they are verified all the same.
-                actual, size = digest_path(tmp, algorithm)
+                if trust:
+                    actual, size = desc.digest, tmp.stat().st_size
+                else:
+                    # A link shares the source's bytes; they are verified all the same.
+                    actual, size = digest_path(tmp, algorithm)
         except OSError as e:
             raise CacheError(f"cannot import {src_blob}: {e.strerror}") from None
         if actual != desc.digest:

@@ -225,7 +225,7 @@ def _build_one(
         builder.build(request, out)
         finished = time.time()
         with cache.lock():
-            descriptor = import_layout(cache, out, LAYOUT_REF)
+            descriptor = import_layout(cache, out, LAYOUT_REF, fresh_from_builder=True)
             built_platform = image_platform(cache, descriptor.digest).platform
             if built_platform.architecture != platform.architecture:
                 raise BuildError(
