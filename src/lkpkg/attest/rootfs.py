@@ -22,6 +22,7 @@ from lkpkg.oci.model import ImageManifest
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+_BUFFER = 1 << 20
 
 _KINDS = {
     tarfile.REGTYPE: "file",
@@ -117,7 +118,8 @@ def _read_layer(
     digest: str,
 ) -> None:
     try:
-        with tarfile.open(fileobj=blob, mode="r|*") as archive:
+        # A large buffer: the default (10 KiB) makes tarfile loop per block in Python.
+        with tarfile.open(fileobj=blob, mode="r|*", bufsize=_BUFFER) as archive:
             for member in archive:
                 path = normalise(member.name)
                 if not path:
