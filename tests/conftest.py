@@ -162,7 +162,35 @@ def docker_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def lkpkg(
     *args: str, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script, as a user would."""
+    """Run the installed console script, as a user would.
+
+    `build` and `push` without --platforms or --skip-platforms are given the host's platform
+    explicitly: lkpkg's own default (every arch of build.yml, as linuxkit) would build
+    arm64 and riscv64 under qemu, which the tests of other things need not pay for. Tests
+    of that default call `lkpkg_default_platforms`."""
+    return lkpkg_default_platforms(*_host_platform_unless_named(args), env=env, check=check)
+
+
+def _host_platform_unless_named(args: tuple[str, ...]) -> tuple[str, ...]:
+    command = next((n for n, a in enumerate(args) if not a.startswith("-")), None)
+    if command is None or args[command] not in ("build", "push"):
+        return args
+    if any(a.split("=")[0] in ("--platforms", "--skip-platforms") for a in args):
+        return args
+    host = f"linux/{platform_host()}"
+    return (*args[: command + 1], "--platforms", host, *args[command + 1 :])
+
+
+def platform_host() -> str:
+    from lkpkg.platforms import host_platform
+
+    return host_platform().architecture
+
+
+def lkpkg_default_platforms(
+    *args: str, env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script with exactly `args`."""
     exe = ROOT / ".venv" / "bin" / "lkpkg"
     result = subprocess.run(
         [str(exe), *args],

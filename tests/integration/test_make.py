@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 VENV_BIN = ROOT / ".venv" / "bin"
 ARCH = host_platform().architecture
+HOST = f"linux/{ARCH}"  # make tag/push name the host's platform (the seed's meaning)
 # Never inherited from the shell running the tests: each test says what make gets.
 NOT_INHERITED = (
     "ORG",
@@ -148,7 +149,7 @@ def test_push_sends_the_arch_tag_and_the_index(repo, org, env, buildah_store):
     result = make(package, f"ORG={org}", "NOTRUST=1", "push", env=env)
     tag = git(repo, "rev-parse", "HEAD:tiny")
     assert_pushed(f"{org}/tiny", tag)
-    assert f"lkpkg push --org {org} --notrust ." in result.stdout
+    assert f"lkpkg push --org {org} --notrust --platforms {HOST} ." in result.stdout
     # The arch's SBOM and provenance ride beside it (docs/supply-chain.md).
     assert sorted(registry_tags(f"{org}/tiny")) == sorted(
         [tag, f"{tag}-{ARCH}", f"{tag}-{ARCH}-attestations"]
@@ -185,7 +186,7 @@ def test_maintainer_make_pushes_and_signs_the_arch_tag_and_the_index(
     }
     # DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE="<passphrase>" make
     result = make(package, env=maintainer)
-    assert result.stdout.splitlines()[0] == f"lkpkg push --org {org} ."
+    assert result.stdout.splitlines()[0] == f"lkpkg push --org {org} --platforms {HOST} ."
     assert "signed=dct" in result.stdout
     for secret in (root_pass, repo_pass):
         assert secret not in result.stdout + result.stderr
@@ -220,7 +221,7 @@ def test_tag_again_reuses_the_cache_and_forcetag_rebuilds(repo, org, env, builda
     assert "in cache, not rebuilt" in again.stderr and "building with" not in again.stderr
     forced = make(package, f"ORG={org}", "NOTRUST=1", "forcetag", env=env)
     assert "building with" in forced.stderr
-    assert f"lkpkg build --org {org} --force ." in forced.stdout
+    assert f"lkpkg build --org {org} --platforms {HOST} --force ." in forced.stdout
     assert registry_tags(f"{org}/tiny") == []
     forcepush = make(package, f"ORG={org}", "NOTRUST=1", "forcepush", env=env)
     assert "building with" in forcepush.stderr
@@ -242,6 +243,6 @@ def test_a_tree_of_packages_in_one_lkpkg_run(repo, org, env, buildah_store):
 
     pushed = make(repo, "-C", "pkg", f"ORG={org}", "NOTRUST=1", "push", env=env)
     commands = [line for line in pushed.stdout.splitlines() if line.startswith("lkpkg ")]
-    assert commands == [f"lkpkg push --org {org} --notrust one three two"]
+    assert commands == [f"lkpkg push --org {org} --notrust --platforms {HOST} one three two"]
     for name in names:
         assert_pushed(f"{org}/{name}", git(repo / "pkg", "rev-parse", f"HEAD:{name}"))

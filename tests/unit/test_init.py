@@ -15,6 +15,7 @@ import pytest
 from lkpkg.cli.init import makefile_path
 from lkpkg.cli.main import main
 from lkpkg.package.buildyml import parse_build_yml
+from lkpkg.platforms import host_platform
 
 SECRET_VARIABLES = (
     "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
@@ -221,6 +222,21 @@ def make(
     return result, calls
 
 
+HOST = f"linux/{host_platform().architecture}"
+
+
+def host(argv: list[str]) -> list[str]:
+    """`argv` of a build or push as the make targets run it: the host's platform named
+    explicitly after --org/--hash/--notrust (make tag/push build the machine's arch, as the
+    seed's did; lkpkg alone builds build.yml's arches)."""
+    if argv[0] not in ("build", "push") or "--platforms" in argv:
+        return argv
+    at = 1
+    while at < len(argv) and argv[at] in ("--org", "--hash", "--notrust"):
+        at += 1 if argv[at] == "--notrust" else 2
+    return [*argv[:at], "--platforms", HOST, *argv[at:]]
+
+
 @pytest.fixture
 def package(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     directory = tmp_path / "hello"
@@ -258,13 +274,13 @@ def package(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
 def test_targets_and_variables_become_these_lkpkg_arguments(fake_lkpkg, package, args, argv):
     result, calls = make(fake_lkpkg, package, *args)
     assert result.returncode == 0, result.stderr
-    assert [call["argv"] for call in calls] == [argv]
+    assert [call["argv"] for call in calls] == [host(argv)]
     assert calls[0]["cwd"] == str(package)
 
 
 def test_the_command_is_shown_as_one_would_type_it(fake_lkpkg, package):
     result, _ = make(fake_lkpkg, package, "ORG=wombat", "NOTRUST=1", "push")
-    assert result.stdout.splitlines() == ["lkpkg push --org wombat --notrust ."]
+    assert result.stdout.splitlines() == [f"lkpkg push --org wombat --notrust --platforms {HOST} ."]
     shown, _ = make(fake_lkpkg, package, "show-tag")
     assert shown.stdout == ""  # show-tag prints only what lkpkg prints
 
@@ -276,7 +292,7 @@ SHELL_TEXT = ["it's", "a b", "`touch pwned`", "x; touch pwned", '"q"', "a\\b", "
 def test_every_value_reaches_lkpkg_as_one_argument(fake_lkpkg, package, value):
     result, calls = make(fake_lkpkg, package, f"HASH={value}", "ORG=o", "tag")
     assert result.returncode == 0, result.stderr
-    assert calls[0]["argv"] == ["build", "--org", "o", "--hash", value, "."]
+    assert calls[0]["argv"] == host(["build", "--org", "o", "--hash", value, "."])
     assert not (package / "pwned").exists()
 
 
@@ -286,7 +302,7 @@ def test_every_value_reaches_lkpkg_as_one_argument(fake_lkpkg, package, value):
 def test_a_value_from_the_environment_is_text_for_make_and_the_shell(fake_lkpkg, package, value):
     result, calls = make(fake_lkpkg, package, "tag", env={"HASH": value})
     assert result.returncode == 0, result.stderr
-    assert calls[0]["argv"] == ["build", "--hash", value, "."]
+    assert calls[0]["argv"] == host(["build", "--hash", value, "."])
     assert not (package / "pwned").exists()
 
 
@@ -301,7 +317,7 @@ def test_a_makefile_may_build_a_variable_from_others(fake_lkpkg, package):
 
 def test_values_from_the_environment_count_too(fake_lkpkg, package):
     _, calls = make(fake_lkpkg, package, "push", env={"ORG": "wombat", "NOTRUST": "1"})
-    assert calls[0]["argv"] == ["push", "--org", "wombat", "--notrust", "."]
+    assert calls[0]["argv"] == host(["push", "--org", "wombat", "--notrust", "."])
 
 
 def test_a_passphrase_in_the_environment_reaches_lkpkg_and_nothing_else(fake_lkpkg, package):
@@ -310,7 +326,7 @@ def test_a_passphrase_in_the_environment_reaches_lkpkg_and_nothing_else(fake_lkp
         fake_lkpkg, package, env={"DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": secret}
     )
     assert result.returncode == 0, result.stderr
-    assert calls[0]["argv"] == ["push", "."]
+    assert calls[0]["argv"] == host(["push", "."])
     assert calls[0]["env"]["DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"] == secret
     assert secret not in result.stdout + result.stderr
 
@@ -333,7 +349,7 @@ def test_a_passphrase_set_in_a_makefile_is_refused(fake_lkpkg, package):
 
 def test_make_f_from_elsewhere_works_on_the_makefiles_directory(fake_lkpkg, package):
     _, calls = make(fake_lkpkg, package.parent, "-f", "hello/Makefile", "NOTRUST=1", "push")
-    assert calls[0]["argv"] == ["push", "--notrust", "hello"]
+    assert calls[0]["argv"] == host(["push", "--notrust", "hello"])
 
 
 def test_a_target_of_the_package_makefile_before_the_include_stays_the_default(fake_lkpkg, package):
@@ -363,11 +379,11 @@ def test_the_tree_runs_lkpkg_once_over_every_package(fake_lkpkg, tmp_path, capsy
     for args, argv in cases:
         result, calls = make(fake_lkpkg, tree, *args)
         assert result.returncode == 0, result.stderr
-        assert [call["argv"] for call in calls] == [argv], args
+        assert [call["argv"] for call in calls] == [host(argv)], args
     result, calls = make(fake_lkpkg, tmp_path, "-C", "pkg", "show-tag")
     assert [call["argv"] for call in calls] == [["show-tag", "a", "b", "c"]]
     result, _ = make(fake_lkpkg, tree, "ORG=w", "NOTRUST=1", "push")
-    assert result.stdout == "lkpkg push --org w --notrust a b c\n"
+    assert result.stdout == f"lkpkg push --org w --notrust --platforms {HOST} a b c\n"
 
 
 def test_a_tree_without_packages_says_so(fake_lkpkg, tmp_path, capsys):

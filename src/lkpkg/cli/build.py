@@ -26,6 +26,7 @@ from lkpkg.cli.common import (
     open_cache,
     package_options,
     parse_platforms,
+    parse_skip_platforms,
     push_options,
     run_options,
     settings,
@@ -53,8 +54,10 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     org, hash_ = resolve_org_and_hash(org, hash_, flags.pop("dev"), dict(os.environ))
     releases = flags.pop("releases")
     platforms = parse_platforms(flags.pop("platforms"))
+    skip = parse_skip_platforms(flags.pop("skip_platforms"), platforms)
     options = RunOptions(
         platforms=tuple(platforms) if platforms else None,
+        skip_platforms=skip,
         force=flags.pop("force"),
         verbose=flags.pop("verbose"),
         jobs=jobs or default_jobs(),

@@ -39,6 +39,16 @@ def parse_platforms(value: str | None) -> list[Platform] | None:
     return platforms
 
 
+def parse_skip_platforms(value: str | None, platforms: list[Platform] | None) -> tuple[str, ...]:
+    """--skip-platforms as arches; refused beside --platforms, as linuxkit refuses it."""
+    if not value:
+        return ()
+    if platforms:
+        raise InputError("--skip-platforms and --platforms may not be used together")
+    found = parse_platforms(value) or []
+    return tuple(p.architecture for p in found)
+
+
 def open_cache(path: Path | None) -> Cache:
     return Cache(path or default_cache_dir(os.environ))
 
@@ -161,7 +171,15 @@ package_options = options(
 )
 build_options = options(
     click.option(
-        "--platforms", help="Comma-separated, e.g. linux/amd64,linux/arm64 (default: the host's)."
+        "--platforms",
+        help="Comma-separated, e.g. linux/amd64,linux/arm64; overrides build.yml's arches "
+        "(default: every arch build.yml lists, else amd64,arm64,riscv64, as linuxkit; qemu "
+        "for foreign ones).",
+    ),
+    click.option(
+        "--skip-platforms",
+        help="Comma-separated arches (or linux/ARCH) of build.yml not to build, as linuxkit's; "
+        "not with --platforms.",
     ),
     builder_option,
     builder_host_option,

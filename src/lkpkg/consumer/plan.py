@@ -20,7 +20,6 @@ from pathlib import Path
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Platform
 from lkpkg.package.model import Package
-from lkpkg.pipeline.building import target_platforms
 from lkpkg.pipeline.graph import PackageGraph
 from lkpkg.reference import Reference
 
@@ -92,10 +91,8 @@ def package_platforms(package: Package, requested: Sequence[Platform] | None) ->
     """build.yml's arches, or those of `requested` it has; none when it has none of them."""
     if not requested:
         return [Platform.from_arch(arch) for arch in package.spec.arches]
-    try:
-        return target_platforms(package, requested)
-    except InputError:
-        return []
+    # A fleet's platforms are the runners' (unlike build's --platforms, which overrides).
+    return [p for p in requested if p.architecture in package.spec.arches]
 
 
 def make_plan(

@@ -19,7 +19,9 @@
 #   ORG          --org ORG (may carry a registry: localhost:5000/wombat)
 #   HASH         --hash HASH
 #   NOTRUST      any non-empty value: --notrust (push without Docker Content Trust)
-#   PLATFORMS    --platforms linux/amd64,linux/arm64 (default: the host's)
+#   PLATFORMS    --platforms linux/amd64,linux/arm64 (default: the host's arch, passed
+#                explicitly: `make tag`/`push` build the machine's arch, as the seed's did,
+#                while `lkpkg build`/`push` alone build every arch of build.yml, as linuxkit)
 #   LKPKG        the lkpkg command (default: lkpkg on PATH)
 #   LKPKG_FLAGS  extra flags for build and push, as shell words: LKPKG_FLAGS='-v --cache /c'
 #   LKPKG_DIRS   the package directories (default: the directory of the Makefile)
@@ -63,7 +65,13 @@ lkpkg_var = $(if $(filter environment,$(firstword $(origin $(1)))),$(value $(1))
 lkpkg_org = $(call lkpkg_option,--org,$(call lkpkg_var,ORG))
 lkpkg_hash = $(call lkpkg_option,--hash,$(call lkpkg_var,HASH))
 lkpkg_notrust = $(if $(strip $(call lkpkg_var,NOTRUST)), --notrust)
-lkpkg_platforms = $(call lkpkg_option,--platforms,$(call lkpkg_var,PLATFORMS))
+# The host's GOARCH, from the kernel's machine name (x86_64 → amd64, aarch64 → arm64, ...).
+lkpkg_host_arch = $(or $(strip $(foreach m,x86_64:amd64 aarch64:arm64 arm64:arm64 armv7l:arm \
+  armv6l:arm i686:386 i386:386 ppc64le:ppc64le s390x:s390x riscv64:riscv64 loongarch64:loong64 \
+  mips64:mips64le,$(if $(filter $(firstword $(subst :, ,$(m))),$(lkpkg_machine)),\
+  $(lastword $(subst :, ,$(m)))))),$(lkpkg_machine))
+lkpkg_machine := $(shell uname -m)
+lkpkg_platforms = $(call lkpkg_option,--platforms,$(or $(call lkpkg_var,PLATFORMS),linux/$(lkpkg_host_arch)))
 lkpkg_extra = $(if $(strip $(LKPKG_FLAGS)), $(LKPKG_FLAGS))
 lkpkg_dirs = $(if $(strip $(LKPKG_DIRS)), $(foreach d,$(LKPKG_DIRS),$(call lkpkg_quote,$(d))),\
   $(error $(or $(lkpkg_no_dirs),no package directory: LKPKG_DIRS is empty)))

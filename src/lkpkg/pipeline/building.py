@@ -25,7 +25,7 @@ from lkpkg.builders.bases import UnresolvedBase, base_images, unresolved_bases
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
-from lkpkg.errors import BuildError, InputError
+from lkpkg.errors import BuildError
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
@@ -40,7 +40,7 @@ from lkpkg.pipeline.events import (
     IndexWritten,
     ignore,
 )
-from lkpkg.platforms import host_platform, require_buildable
+from lkpkg.platforms import DEFAULT_ARCHES, require_buildable
 from lkpkg.reference import Reference
 
 if TYPE_CHECKING:
@@ -66,24 +66,38 @@ class PackageResult:
     platforms: tuple[PlatformResult, ...]
 
 
-def target_platforms(package: Package, requested: Sequence[Platform] | None) -> list[Platform]:
-    """The platforms to build: the request filtered by build.yml arches, else the host's."""
-    arches = set(package.spec.arches)
+def target_platforms(
+    package: Package, requested: Sequence[Platform] | None, skip: Sequence[str] = ()
+) -> list[Platform]:
+    """The platforms to build, as linuxkit chooses them: the request as given (it overrides
+    build.yml's arches), else every arch of build.yml (linuxkit's default amd64, arm64,
+    riscv64 when it lists none) but those in `skip`. May be empty: nothing to build."""
+    return choose_platforms(package, requested, skip).platforms
+
+
+@dataclass(frozen=True)
+class PlatformChoice:
+    """The platforms to build for a package and why (`reason`, said to the user)."""
+
+    platforms: list[Platform]
+    reason: str
+
+
+def choose_platforms(
+    package: Package, requested: Sequence[Platform] | None, skip: Sequence[str] = ()
+) -> PlatformChoice:
+    """`target_platforms` with the reason: "--platforms", "build.yml arches", or "default
+    arches" (build.yml lists none), then what `skip` left out."""
     if requested:
-        unsupported = [str(p) for p in requested if p.architecture not in arches]
-        if len(unsupported) == len(requested):
-            raise InputError(
-                f"{package.spec.display_path}: arches {list(package.spec.arches)} exclude "
-                f"{', '.join(unsupported)}"
-            )
-        return [p for p in requested if p.architecture in arches]
-    host = host_platform()
-    if host.architecture not in arches:
-        raise InputError(
-            f"{package.spec.display_path}: arches {list(package.spec.arches)} exclude the host's "
-            f"{host}; pass --platforms"
-        )
-    return [host]
+        return PlatformChoice(list(requested), "--platforms")
+    # buildyml hands out DEFAULT_ARCHES itself when build.yml has no `arches` key.
+    listed = package.spec.arches is not DEFAULT_ARCHES
+    reason = "build.yml arches" if listed else "default arches: build.yml lists none"
+    skipped = [a for a in package.spec.arches if a in skip]
+    if skipped:
+        reason += f", --skip-platforms {','.join(skipped)}"
+    chosen = [Platform("linux", a) for a in package.spec.arches if a not in skip]
+    return PlatformChoice(chosen, reason)
 
 
 def build_args(package: Package, *, source_date_epoch: int | None = None) -> dict[str, str]:

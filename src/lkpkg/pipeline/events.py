@@ -46,6 +46,15 @@ class ArchEvent(WorkEvent):
 
 
 @dataclass(frozen=True)
+class PlatformsChosen(WorkEvent):
+    """The package's work is for `arches`, because of `reason` ("--platforms", "build.yml
+    arches", "default arches: build.yml lists none", and what --skip-platforms left out)."""
+
+    arches: tuple[str, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
 class CacheHit(ArchEvent):
     """The cache holds `reference` (TAG-ARCH): not rebuilt."""
 
@@ -191,6 +200,7 @@ def ignore(_: Event) -> None:
 # What each event of one package's work says after its subject: the one place the words are
 # chosen. `describe` and the displays look here; nothing else formats an event.
 TEXT: dict[type[WorkEvent], Callable[[Any], str]] = {
+    PlatformsChosen: lambda e: f"platforms {', '.join(e.arches)} ({e.reason})",
     CacheHit: lambda e: "in cache, not rebuilt",
     BuildStarted: lambda e: f"building with {e.builder}",
     Built: lambda e: f"built {e.digest}",

@@ -33,7 +33,12 @@ from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import tags_at
 from lkpkg.package.model import Package
 from lkpkg.pipeline import events
-from lkpkg.pipeline.building import PackageResult, build_package, target_platforms
+from lkpkg.pipeline.building import (
+    PackageResult,
+    build_package,
+    choose_platforms,
+    target_platforms,
+)
 from lkpkg.pipeline.graph import PackageGraph, package_graph
 from lkpkg.pipeline.push import PushResult, Sign, push_package
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
@@ -57,12 +62,14 @@ R = TypeVar("R")
 class RunOptions:
     """What to do with the packages; where and with what is `Settings`' business.
 
-    `platforms` None: each package's host platform. `releases` None: the git tags on HEAD
+    `platforms` None: each package's build.yml arches but `skip_platforms` (linuxkit's rule);
+    given, they override build.yml's arches. `releases` None: the git tags on HEAD
     (linuxkit's default); () for none. `hash_given`: the tag was overridden (`--hash`), so a
     dirty package may be pushed. `attest`: the SBOM and provenance each build attaches (None: both).
     """
 
     platforms: tuple[Platform, ...] | None = None
+    skip_platforms: tuple[str, ...] = ()
     force: bool = False
     verbose: bool = False
     jobs: int = 1
@@ -79,6 +86,8 @@ class Plan:
     graph: PackageGraph
     platforms: tuple[tuple[Platform, ...], ...]
     requested: tuple[Platform, ...] | None
+    # Why each package builds its platforms (events.PlatformsChosen's reason).
+    reasons: tuple[str, ...] = ()
     # Left out: build.yml lists no arches and no platforms were asked for (as linuxkit does).
     skipped: tuple[Package, ...] = ()
 
@@ -93,17 +102,25 @@ def plan_run(
     """Order and check every package before any work (`InputError` for a cycle, or for
     platforms a package's arches exclude). `labels` name the packages in reports (default:
     ORG/IMAGE); a directory given twice is one package. Without `options.platforms`, a
-    package whose build.yml lists no arches is skipped, not an error (linuxkit's rule)."""
+    package whose build.yml lists no arches (or only skipped ones) is skipped, not an error
+    (linuxkit's rule)."""
     requested = options.platforms or None
     skipped: tuple[Package, ...] = ()
     if requested is None:
-        keep = [number for number, p in enumerate(packages) if p.spec.arches]
-        skipped = tuple(p for p in packages if not p.spec.arches)
+        skip = options.skip_platforms
+        keep = [n for n, p in enumerate(packages) if target_platforms(p, None, skip)]
+        skipped = tuple(p for n, p in enumerate(packages) if n not in keep)
         packages = [packages[number] for number in keep]
         labels = None if labels is None else [labels[number] for number in keep]
     graph = package_graph(packages, labels)
-    platforms = tuple(tuple(target_platforms(p, requested)) for p in graph.packages)
-    return Plan(graph, platforms, requested, skipped)
+    choices = [choose_platforms(p, requested, options.skip_platforms) for p in graph.packages]
+    return Plan(
+        graph,
+        tuple(tuple(c.platforms) for c in choices),
+        requested,
+        reasons=tuple(c.reason for c in choices),
+        skipped=skipped,
+    )
 
 
 def _image(package: Package) -> str:
@@ -139,6 +156,10 @@ def execute(
     )
 
     def attempt(number: int) -> R:
+        package = plan.packages[number]
+        arches = tuple(p.architecture for p in plan.platforms[number])
+        reason = plan.reasons[number] if plan.reasons else ""
+        on_event(number, events.PlatformsChosen(package.reference(), arches, reason))
         result = work(number, lambda event: on_event(number, event))
         on_event(number, events.Finished())
         return result
@@ -200,7 +221,7 @@ def run_build(
             plan.packages[number],
             cache=cache,
             builder_for=builder_for,
-            platforms=plan.requested,
+            platforms=plan.platforms[number],
             force=options.force,
             verbose=options.verbose,
             source_date_epoch=settings.source_date_epoch,
@@ -278,7 +299,7 @@ def run_push(
             cache=cache,
             registry=registry,
             builder_for=builder_for,
-            platforms=plan.requested,
+            platforms=plan.platforms[number],
             force=options.force,
             allow_dirty=options.allow_dirty,
             hash_given=options.hash_given,
