@@ -163,6 +163,13 @@ def _write_index(
     return index, entries
 
 
+def rewrite_index(cache: Cache, package: Package) -> Descriptor:
+    """Rewrite `ORG/IMAGE:TAG` in the cache over the arch images it now holds (after one of
+    them was replaced by the registry's)."""
+    with cache.lock():
+        return _write_index(cache, package)[0]
+
+
 def build_package(
     package: Package,
     *,

@@ -112,6 +112,17 @@ class ImagePushed(ArchEvent):
 
 
 @dataclass(frozen=True)
+class RegistryKept(ArchEvent):
+    """The registry already holds `reference` (TAG-ARCH) as another image, `registry`, than
+    this cache's `local` (a rebuild elsewhere: other commit time, other SOURCE_DATE_EPOCH).
+    A pushed tag never moves: the registry's image was kept and brought into the cache in
+    place of `local`; `--force` replaces it instead."""
+
+    registry: str
+    local: str
+
+
+@dataclass(frozen=True)
 class Released(WorkEvent):
     """The release `reference` (ORG/IMAGE:RELEASE, and its -ARCH tags) is in the registry."""
 
@@ -209,6 +220,10 @@ TEXT: dict[type[WorkEvent], Callable[[Any], str]] = {
     FoundInRegistry: lambda e: "already in the registry",
     BlobProgress: lambda e: f"blob {e.digest} ({e.size} bytes)",
     ImagePushed: lambda e: f"{'pushed' if e.uploaded else 'unchanged'} {e.digest}",
+    RegistryKept: lambda e: (
+        f"kept the registry's {e.registry}, not this cache's {e.local} "
+        "(a pushed tag never moves; --force replaces it)"
+    ),
     Released: lambda e: "released",
     Signed: lambda e: f"signed {e.count} tags ({', '.join(e.kinds)})",
     IndexResigned: lambda e: f"index changed under a concurrent push; signed {e.digest}",

@@ -20,7 +20,7 @@ from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, par
 from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
-from lkpkg.pipeline.building import build_package, target_platforms
+from lkpkg.pipeline.building import build_package, rewrite_index, target_platforms
 from lkpkg.pipeline.events import (
     BlobProgress,
     Emit,
@@ -28,6 +28,7 @@ from lkpkg.pipeline.events import (
     ImagePushed,
     IndexResigned,
     IndexWritten,
+    RegistryKept,
     Released,
     Signed,
     ignore,
@@ -140,12 +141,23 @@ def push_package(
         built = [p.platform.architecture for p in result.platforms if p.built]
 
     pushed: list[ArchImage] = []
+    kept = False
     for platform in targets:
         arch = platform.architecture
         arch_ref = package.arch_reference(arch)
         local = cache.resolve(str(arch_ref))
         if local is None:
             emit(FoundInRegistry(arch_ref, arch))
+            continue
+        current = None if force else registry.head_manifest(repo, f"{package.tag}-{arch}")
+        if current is not None and current.digest != local.digest:
+            # A pushed TAG-ARCH is immutable: keep the registry's image, and use it here too
+            # (index, releases, signatures), so every machine ends with one digest per tag.
+            _keep_registry_image(registry, cache, arch_ref)
+            kept = True
+            emit(RegistryKept(arch_ref, arch, current.digest, local.digest))
+            image = Tagged(arch_ref.tag or "", current.digest, current.size)
+            pushed.append(ArchImage(arch, image, False))
             continue
         uploaded = push_image(
             registry,
@@ -161,6 +173,8 @@ def push_package(
         )
         _push_attestations(registry, repo, f"{package.tag}-{arch}", cache, reference, local.digest)
 
+    if kept:
+        rewrite_index(cache, package)
     platform_of = PlatformOf(registry, repo, cache)
     index = publish_index(registry, repo, package.tag, platform_of=platform_of)
     emit(IndexWritten(reference, index.digest))
@@ -244,6 +258,14 @@ def _push_attestations(
     if entry is None or not cache.has_blob(entry.digest):
         return
     push_image(registry, repo, registry_tag(arch_tag), cache, entry)
+
+
+def _keep_registry_image(registry: Registry, cache: Cache, arch_ref: Reference) -> None:
+    """Bring the registry's TAG-ARCH into the cache under the same name (verified blobs)."""
+    # Imported here: cache/pull is only needed when two machines' builds differ.
+    from lkpkg.cache.pull import pull
+
+    pull(cache, registry, arch_ref)
 
 
 def _release_arch(
