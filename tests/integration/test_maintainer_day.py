@@ -3,12 +3,13 @@ stale, package lists from globs, and the small things a first day trips over."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from lkpkg.cache.layout import Cache
-from tests.conftest import git, lkpkg
+from tests.conftest import ROOT, copy_examples, git, lkpkg
 from tests.integration.test_push import make_tiny, skopeo_raw
 
 pytestmark = pytest.mark.integration
@@ -89,3 +90,95 @@ def test_two_machines_pushing_one_commit_end_with_one_digest_per_tag(
     assert [m["digest"] for m in head["manifests"] if m["platform"]["architecture"] == "amd64"] == [
         moved.digest
     ]
+
+
+def test_a_dependent_built_on_a_moved_dependency_is_named_on_build_push_and_check(
+    tmp_path, registry_plain, buildah_store
+):
+    repo = tmp_path / "repo"
+    base = make_tiny(repo, "tinybase", ("amd64",))
+    use = repo / "tinyuse"
+    use.mkdir()
+    (use / "msg").write_text("use\n")
+    (use / "Dockerfile").write_text("ARG BASE\nFROM ${BASE}\nCOPY msg /use\n")
+    (use / "build.yml").write_text(
+        "image: tinyuse\narches: [amd64]\nbuildArgs:\n  - BASE=@lkt:pkg:../tinybase\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "tinyuse")
+    cache = tmp_path / "cache"
+    org = f"{registry_plain.host}/{registry_plain.repo('deps')}"
+    common = ("--cache", str(cache), "--org", org, "--platforms", "linux/amd64")
+    lkpkg("build", "--progress", "plain", *common, str(base), str(use))
+    old = git(repo, "rev-parse", "HEAD:tinybase")
+    assert (
+        lkpkg("show-tag", "--check", "--cache", str(cache), "--org", org, str(use)).returncode == 0
+    )
+
+    (base / "msg").write_text("new base\n")
+    git(repo, "commit", "-qam", "new base")
+    new = git(repo, "rev-parse", "HEAD:tinybase")
+    built = lkpkg("build", "--progress", "plain", *common, str(base), str(use)).stderr
+    said = f"was built on {org}/tinybase:{old}; {org}/tinybase is now {org}/tinybase:{new}"
+    assert said in built, built
+    assert "in cache, not rebuilt" in built  # the dependent's own tag did not change
+
+    pushed = lkpkg("push", "--notrust", "--progress", "plain", *common, str(base), str(use))
+    assert said in pushed.stderr, pushed.stderr
+
+    checked = lkpkg(
+        "show-tag", "--check", "--cache", str(cache), "--org", org, str(use), check=False
+    )
+    assert checked.returncode == 1, checked.stderr
+    assert f"tinyuse:{git(repo, 'rev-parse', 'HEAD:tinyuse')}-amd64 was built on" in checked.stderr
+    assert f"tinybase:{old}; " in checked.stderr and f"/tinybase:{new} (" in checked.stderr
+    # The registry alone (an empty cache) tells the same.
+    again = lkpkg(
+        "show-tag",
+        "--check",
+        "--cache",
+        str(tmp_path / "empty"),
+        "--org",
+        org,
+        str(use),
+        check=False,
+    )
+    assert again.returncode == 1 and f"{org}/tinybase:{old}" in again.stderr, again.stderr
+
+
+def test_globs_skip_what_is_not_a_package_and_a_lone_non_package_is_refused(tmp_path):
+    examples = copy_examples(tmp_path / "ex", "hello", "shared")
+    (examples / "Makefile").write_text("all:\n")
+    listed = sorted(examples.iterdir())
+    shown = lkpkg("show-tag", *[str(p) for p in listed if p.name != ".git"])
+    assert shown.stdout.split() == [f"examples/hello:{git(examples, 'rev-parse', 'HEAD:hello')}"]
+    assert f"skipping {examples / 'Makefile'}: a file" in shown.stderr
+    assert f"skipping {examples / 'shared'}: a directory without build.yml" in shown.stderr
+    alone = lkpkg("show-tag", str(examples / "Makefile"), check=False)
+    assert alone.returncode == 2 and "is a file" in alone.stderr
+    assert lkpkg("show-tag", str(examples / "shared"), check=False).returncode == 2
+
+
+def test_doctor_over_an_init_tree_glob_skips_its_makefile(tmp_path, buildah_store):
+    tree = tmp_path / "mypkgs"
+    tree.mkdir()
+    git(tree, "init", "-q", "-b", "main")
+    for step in (["init", "pkg/hello"], ["init", "--tree", "pkg"]):
+        subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "lkpkg"), *step],
+            cwd=tree,
+            check=True,
+            capture_output=True,
+        )
+    entries = sorted(str(p.relative_to(tree)) for p in (tree / "pkg").iterdir())
+    assert "pkg/Makefile" in entries
+    result = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "lkpkg"), "doctor", "--org", "wombat", *entries],
+        cwd=tree,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "skipping pkg/Makefile: a file" in result.stderr, result.stderr
+    assert "is a file" not in result.stderr
+    assert "hello" in result.stdout  # the package was checked

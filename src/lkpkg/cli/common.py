@@ -85,8 +85,37 @@ insecure_option = click.option(
     envvar="LKPKG_INSECURE_REGISTRIES",
     help="A registry (host[:port]) that may be spoken to over plain http; loopback always may.",
 )
+
+
+def package_directories(
+    ctx: click.Context, _: click.Parameter, given: tuple[Path, ...]
+) -> tuple[Path, ...]:
+    """The package directories among DIR...: with several (a glob such as `pkg/*`), a file
+    or a directory without a build file is skipped with a note; named alone, refused."""
+    if len(given) < 2:
+        for path in given:
+            if path.is_file():
+                raise click.BadParameter(f"{path} is a file, not a package directory")
+        return given
+    build_yml = ctx.params.get("build_yml") or "build.yml"
+    kept: list[Path] = []
+    for path in given:
+        if path.exists() and not (path / build_yml).is_file():
+            what = "a file" if not path.is_dir() else f"a directory without {build_yml}"
+            click.echo(f"lkpkg: skipping {path}: {what}", err=True)
+        else:
+            kept.append(path)
+    if not kept:
+        raise click.BadParameter(f"none of the {len(given)} paths is a package directory")
+    return tuple(kept)
+
+
 dirs_argument = click.argument(
-    "directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False), required=True
+    "directories",
+    nargs=-1,
+    type=click.Path(path_type=Path),
+    required=True,
+    callback=package_directories,
 )
 notrust_option = click.option(
     "--notrust",

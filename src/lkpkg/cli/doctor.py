@@ -17,6 +17,7 @@ from lkpkg.cli.common import (
     builder_option,
     insecure_option,
     notrust_option,
+    package_directories,
     parse_platforms,
     sign_key_option,
     trust_ca_option,
@@ -110,7 +111,9 @@ class _Printer:
     show_default=True,
     help="Seconds each network step (connect, TLS, an answer) may take.",
 )
-@click.argument("directories", nargs=-1, type=click.Path(path_type=Path, file_okay=False))
+@click.argument(
+    "directories", nargs=-1, type=click.Path(path_type=Path), callback=package_directories
+)
 def doctor(
     org: str | None,
     platforms: str | None,

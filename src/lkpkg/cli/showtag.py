@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import dirs_argument
+from lkpkg.cli.common import cache_option, dirs_argument, insecure_option, open_cache
 from lkpkg.errors import InputError
-from lkpkg.package.model import BUILD_YML, load_packages
+from lkpkg.package.model import BUILD_YML, Package, load_packages
 from lkpkg.reference import Reference
 
 ORG_ENV = "LINUXKIT_PKG_ORG"
@@ -83,6 +83,14 @@ def resolve_org_and_hash(
     is_flag=True,
     help="Print the fully qualified reference (docker.io/linuxkit/foo:TAG).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1, one line each, when an image was built on a dependency (@lkt:pkg:) whose "
+    "tag has moved since; reads the cache and, when --org names a registry host, the registry.",
+)
+@cache_option
+@insecure_option
 @dirs_argument
 def show_tag(
     org: str | None,
@@ -96,6 +104,9 @@ def show_tag(
     _network: bool | None,
     _disable_cache: bool | None,
     canonical: bool,
+    check: bool,
+    cache_dir: Path | None,
+    insecure: Sequence[str],
     directories: Sequence[Path],
 ) -> None:
     """Print ORG/IMAGE:TAG for each package, in argument order, as `linuxkit pkg show-tag`.
@@ -129,3 +140,31 @@ def show_tag(
         # linuxkit prints ORG + "/" + IMAGE + ":" + TAG as they are, not normalised.
         shown = f"{package.repository}:{package.tag}"
         click.echo(str(Reference.parse(shown)) if canonical else shown)
+    if check and _stale(packages, cache_dir, insecure, org):
+        raise SystemExit(1)
+
+
+def _stale(
+    packages: Sequence[Package], cache_dir: Path | None, insecure: Sequence[str], org: str | None
+) -> bool:
+    """Print each image built on a dependency that has moved since (pipeline/dependencies)."""
+    from lkpkg.pipeline.dependencies import check, describe
+
+    cache = open_cache(cache_dir)
+    host = (org or "").split("/", 1)[0]
+    pool = None
+    if "." in host or ":" in host or host == "localhost":
+        from lkpkg.pipeline.registries import RegistryPool
+
+        pool = RegistryPool([h for item in insecure for h in item.split(",") if h], os.environ)
+    stale = False
+    try:
+        for package in packages:
+            registry = pool(package.reference().domain) if pool is not None else None
+            for arch_ref, change in check(package, cache, registry):
+                click.echo(f"lkpkg: {describe(arch_ref, change)}", err=True)
+                stale = True
+    finally:
+        if pool is not None:
+            pool.close()
+    return stale

@@ -49,6 +49,11 @@ def automatic_build_args(package: Package) -> dict[str, str]:
     return args
 
 
+# lkpkg's label: the `ORG/IMAGE:TAG` of every package the image was built on (`@lkt:`
+# build args), comma-separated, sorted.
+DEPENDENCIES_LABEL = "org.mobyproject.lkpkg.dependencies"
+
+
 def build_args(package: Package) -> dict[str, str]:
     """Every build arg of the package: the automatic ones, then its resolved buildArgs."""
     args = automatic_build_args(package)
@@ -67,4 +72,6 @@ def image_labels(package: Package, tool_version: str) -> dict[str, str]:
     if package.spec.config is not None:
         labels["org.mobyproject.config"] = json.dumps(package.spec.config, separators=(",", ":"))
     labels["org.mobyproject.linuxkit.version"] = tool_version
+    if package.dependencies:
+        labels[DEPENDENCIES_LABEL] = ",".join(sorted(package.dependencies))
     return labels

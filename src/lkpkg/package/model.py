@@ -49,6 +49,9 @@ class Package:
     build_args: tuple[tuple[str, str], ...] = ()
     # A `--tag` template that replaces build.yml's `tag:` for this run.
     tag_template: str | None = None
+    # `ORG/IMAGE:TAG` of each package its `@lkt:` build args name, as resolved for this run
+    # (recorded in the image, pipeline/dependencies.py, to say when one has moved since).
+    dependencies: tuple[str, ...] = ()
 
     @property
     def tag(self) -> str:
@@ -235,11 +238,20 @@ def _with_build_args(
     for package in packages:
         args: list[tuple[str, str]] = []
         needs: list[tuple[Path, str]] = []
+        deps: list[str] = []
         for arg, targets in wanted[package.directory]:
             named = [by_directory[t] for t in targets]
             args.extend(expand(arg, [(d.repository, f"{d.repository}:{d.tag}") for d in named]))
             needs.extend((t, f"buildArgs {arg.key}={arg.value}") for t in targets)
+            deps.extend(
+                f"{d.repository}:{d.tag}" for d in named if f"{d.repository}:{d.tag}" not in deps
+            )
         resolved.append(
-            dataclasses.replace(package, build_args=tuple(args), arg_dependencies=tuple(needs))
+            dataclasses.replace(
+                package,
+                build_args=tuple(args),
+                arg_dependencies=tuple(needs),
+                dependencies=tuple(deps),
+            )
         )
     return resolved

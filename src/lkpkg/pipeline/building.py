@@ -31,11 +31,13 @@ from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
 from lkpkg.package.buildinfo import image_labels
 from lkpkg.package.model import Package
+from lkpkg.pipeline.dependencies import cached_labels, moved
 from lkpkg.pipeline.events import (
     Attested,
     BuildStarted,
     Built,
     CacheHit,
+    DependencyMoved,
     Emit,
     IndexWritten,
     ignore,
@@ -191,6 +193,8 @@ def build_package(
         arch_ref = package.arch_reference(platform.architecture)
         existing = cache.resolve(str(arch_ref))
         if existing is not None and not force:
+            for change in moved(package, cached_labels(cache, existing.digest)):
+                emit(DependencyMoved(arch_ref, platform.architecture, *change.fields()))
             emit(CacheHit(arch_ref, platform.architecture, existing.digest))
             results.append(PlatformResult(platform, existing, built=False))
             continue

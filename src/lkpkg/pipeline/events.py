@@ -62,6 +62,16 @@ class CacheHit(ArchEvent):
 
 
 @dataclass(frozen=True)
+class DependencyMoved(ArchEvent):
+    """`reference` (TAG-ARCH) was built on `built_on`; its dependency `dependency` (ORG/IMAGE)
+    is now `now`: the image is stale, though its own tag has not changed."""
+
+    dependency: str
+    built_on: str
+    now: str
+
+
+@dataclass(frozen=True)
 class BuildStarted(ArchEvent):
     builder: str
 
@@ -213,6 +223,9 @@ def ignore(_: Event) -> None:
 TEXT: dict[type[WorkEvent], Callable[[Any], str]] = {
     PlatformsChosen: lambda e: f"platforms {', '.join(e.arches)} ({e.reason})",
     CacheHit: lambda e: "in cache, not rebuilt",
+    DependencyMoved: lambda e: (
+        f"was built on {e.built_on}; {e.dependency} is now {e.now} (rebuild it with --force)"
+    ),
     BuildStarted: lambda e: f"building with {e.builder}",
     Built: lambda e: f"built {e.digest}",
     Attested: lambda e: f"attestations {e.digest}",

@@ -21,8 +21,10 @@ from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
 from lkpkg.pipeline.building import build_package, rewrite_index, target_platforms
+from lkpkg.pipeline.dependencies import cached_labels, moved, registry_labels
 from lkpkg.pipeline.events import (
     BlobProgress,
+    DependencyMoved,
     Emit,
     FoundInRegistry,
     ImagePushed,
@@ -146,11 +148,20 @@ def push_package(
         arch = platform.architecture
         arch_ref = package.arch_reference(arch)
         local = cache.resolve(str(arch_ref))
+        if arch not in built and package.dependencies:
+            # Not rebuilt: say if what it was built on has moved since (dependencies.py).
+            labels = (
+                cached_labels(cache, local.digest)
+                if local is not None
+                else registry_labels(registry, repo, f"{package.tag}-{arch}")
+            )
+            for change in moved(package, labels):
+                emit(DependencyMoved(arch_ref, arch, *change.fields()))
         if local is None:
             emit(FoundInRegistry(arch_ref, arch))
             continue
-        current = None if force else registry.head_manifest(repo, f"{package.tag}-{arch}")
-        if current is not None and current.digest != local.digest:
+        current = registry.head_manifest(repo, f"{package.tag}-{arch}")
+        if current is not None and current.digest != local.digest and not force:
             # A pushed TAG-ARCH is immutable: keep the registry's image, and use it here too
             # (index, releases, signatures), so every machine ends with one digest per tag.
             _keep_registry_image(registry, cache, arch_ref)
@@ -159,7 +170,7 @@ def push_package(
             image = Tagged(arch_ref.tag or "", current.digest, current.size)
             pushed.append(ArchImage(arch, image, False))
             continue
-        uploaded = push_image(
+        uploaded = (current is None or current.digest != local.digest) and push_image(
             registry,
             repo,
             f"{package.tag}-{arch}",
