@@ -48,6 +48,7 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     from lkpkg.progress import choose_mode, make_progress
 
     json_output = flags.pop("json_output")
+    dry_run = flags.pop("dry_run")
     jobs = flags.pop("jobs")
     org, hash_ = flags.pop("org"), flags.pop("hash_")
     # linuxkit's `pkg` flags that name the package, resolved as show-tag resolves them.
@@ -58,6 +59,7 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     options = RunOptions(
         platforms=tuple(platforms) if platforms else None,
         skip_platforms=skip,
+        pull=flags.pop("pull", False),
         force=flags.pop("force"),
         verbose=flags.pop("verbose"),
         jobs=jobs or default_jobs(),
@@ -87,11 +89,30 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         force_dirty=force_dirty,
     )
     labels = [os.path.normpath(d) for d in directories]
+    if dry_run:
+        _dry_run(command, packages, options, labels)
+        return
     mode = choose_mode(resolved.progress)
     run = run_push if command == "push" else run_build
     with make_progress(mode) as display:
         report = run(packages, options, resolved, on_event=display, labels=labels)
     finish(report, json_output=json_output, rich=mode == "rich")
+
+
+def _dry_run(command: str, packages: Sequence[Any], options: Any, labels: Sequence[str]) -> None:
+    """What the run would build (or push): one line per package, nothing done. The cache
+    and the registry are not consulted: a line names the platforms the run would consider."""
+    from lkpkg.pipeline.run import plan_run
+
+    plan = plan_run(packages, options, labels)
+    verb = "push" if command == "push" else "build"
+    for package in plan.skipped:
+        click.echo(f"would skip {package.reference().familiar()}: no architectures to build")
+    for number, package in enumerate(plan.packages):
+        arches = ",".join(p.architecture for p in plan.platforms[number])
+        click.echo(
+            f"would {verb} {package.reference().familiar()} {arches} ({plan.reasons[number]})"
+        )
 
 
 def _attest_options(sbom: bool, provenance: bool) -> AttestOptions | None:
@@ -137,12 +158,29 @@ def finish(report: RunReport, *, json_output: bool, rich: bool) -> None:
 @package_options
 @build_options
 @click.option("--push", "then_push", is_flag=True, help="Push afterwards, as `lkpkg push` does.")
+@click.option(
+    "--pull",
+    is_flag=True,
+    help="An arch the registry of --org holds as TAG-ARCH is pulled into the cache (blobs "
+    "checked against their digests) instead of only reported; linuxkit build then finds it.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be built or pushed (package, platforms, why) and do nothing.",
+)
 @push_options
 @run_options
 @cache_option
 @dirs_argument
 def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
     """Build packages into the local cache as ORG/IMAGE:HASH-ARCH and ORG/IMAGE:HASH.
+
+    \b
+    Platforms: every arch of build.yml (amd64, arm64, riscv64 when it lists none), foreign
+    ones under qemu, unless --platforms (which overrides build.yml) or --skip-platforms.
+    When --org names a registry (localhost:5000/wombat), an arch it holds as HASH-ARCH is
+    not built: "found in registry", or pulled into the cache with --pull.
 
     \b
     The image also lands in the builder's own store (buildah/podman or docker) as
@@ -167,6 +205,11 @@ def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
 @package_options
 @build_options
 @push_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print what would be built or pushed (package, platforms, why) and do nothing.",
+)
 @run_options
 @cache_option
 @dirs_argument

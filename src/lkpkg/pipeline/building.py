@@ -25,7 +25,7 @@ from lkpkg.builders.bases import UnresolvedBase, base_images, unresolved_bases
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
-from lkpkg.errors import BuildError
+from lkpkg.errors import BuildError, LkpkgError
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
@@ -161,7 +161,8 @@ def _write_index(
         previous if isinstance(previous, ImageIndex) else None,
     )
     index = cache.put_manifest(platform_index(entries, extra))
-    cache.set_ref(str(package.reference()), index)
+    if entries:  # every arch found in the registry and none pulled: no index to name here
+        cache.set_ref(str(package.reference()), index)
     return index, entries
 
 
@@ -186,13 +187,14 @@ def build_package(
 ) -> PackageResult:
     """Build `package`'s missing platforms into the cache and rewrite its index; `attest`
     None attaches every attestation (SBOM and provenance)."""
-    targets = target_platforms(package, platforms)
+    # An empty list is "nothing" (all found in the registry), not "build.yml's arches".
+    targets = list(platforms) if platforms is not None else target_platforms(package, None)
     results: list[PlatformResult] = []
     attestations: dict[str, Descriptor] = {}
     for platform in targets:
         arch_ref = package.arch_reference(platform.architecture)
-        existing = cache.resolve(str(arch_ref))
-        if existing is not None and not force:
+        existing = None if force else cached_image(cache, package, platform.architecture)
+        if existing is not None:
             for change in moved(package, cached_labels(cache, existing.digest)):
                 emit(DependencyMoved(arch_ref, platform.architecture, *change.fields()))
             emit(CacheHit(arch_ref, platform.architecture, existing.digest))
@@ -215,6 +217,41 @@ def build_package(
         index, _ = _write_index(cache, package, attestations)
     emit(IndexWritten(package.reference(), index.digest))
     return PackageResult(package, package.reference(), index, tuple(results))
+
+
+def cached_image(cache: Cache, package: Package, arch: str) -> Descriptor | None:
+    """The `arch` image the cache holds for `package`, every blob present: its TAG-ARCH ref,
+    else the platform's entry of the index TAG (what linuxkit's cache holds after a pull; the
+    arch ref is then written). None when neither, or when blobs were removed (`cache rm`):
+    such an image is built or pulled again, not an error."""
+    arch_ref = package.arch_reference(arch)
+    candidates: list[Descriptor] = []
+    direct = cache.resolve(str(arch_ref))
+    if direct is not None:
+        candidates.append(direct)
+    index_desc = cache.resolve(str(package.reference()))
+    if index_desc is not None and cache.has_blob(index_desc.digest):
+        try:
+            index = cache.read_manifest(index_desc.digest)
+        except LkpkgError:
+            index = None
+        if isinstance(index, ImageIndex):
+            candidates += [
+                m for m in index.manifests if m.platform and m.platform.architecture == arch
+            ]
+    for candidate in candidates:
+        try:
+            cache.check_complete(candidate, str(arch_ref))
+        except LkpkgError:
+            continue
+        if candidate is not direct:
+            with cache.lock():
+                cache.set_ref(
+                    str(arch_ref),
+                    Descriptor(candidate.media_type, candidate.digest, candidate.size),
+                )
+        return candidate
+    return None
 
 
 def _build_one(

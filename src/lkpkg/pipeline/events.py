@@ -102,6 +102,14 @@ class FoundInRegistry(ArchEvent):
 
 
 @dataclass(frozen=True)
+class PulledFromRegistry(ArchEvent):
+    """Not built: the registry held `reference` (TAG-ARCH); `--pull` brought it, verified
+    blob by blob, into the cache as the image `digest`."""
+
+    digest: str
+
+
+@dataclass(frozen=True)
 class BlobProgress(ArchEvent):
     """One more blob of `reference`'s image is in the registry; `blobs` and `total` are the
     image's blob count and bytes (layers and config)."""
@@ -230,7 +238,8 @@ TEXT: dict[type[WorkEvent], Callable[[Any], str]] = {
     Built: lambda e: f"built {e.digest}",
     Attested: lambda e: f"attestations {e.digest}",
     IndexWritten: lambda e: f"index {e.digest}",
-    FoundInRegistry: lambda e: "already in the registry",
+    FoundInRegistry: lambda e: "found in registry",
+    PulledFromRegistry: lambda e: f"found in registry, pulled {e.digest}",
     BlobProgress: lambda e: f"blob {e.digest} ({e.size} bytes)",
     ImagePushed: lambda e: f"{'pushed' if e.uploaded else 'unchanged'} {e.digest}",
     RegistryKept: lambda e: (

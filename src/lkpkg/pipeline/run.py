@@ -41,6 +41,7 @@ from lkpkg.pipeline.building import (
 )
 from lkpkg.pipeline.graph import PackageGraph, package_graph
 from lkpkg.pipeline.push import PushResult, Sign, push_package
+from lkpkg.pipeline.remote import left_to_build, names_registry
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
 from lkpkg.reference import Reference
@@ -70,6 +71,7 @@ class RunOptions:
 
     platforms: tuple[Platform, ...] | None = None
     skip_platforms: tuple[str, ...] = ()
+    pull: bool = False
     force: bool = False
     verbose: bool = False
     jobs: int = 1
@@ -210,18 +212,38 @@ def run_build(
     on_event: events.OnEvent = _ignore,
     labels: Sequence[str] | None = None,
     builder_for: Callable[[Platform], Builder] | None = None,
+    registries: Callable[[str], Registry] | None = None,
 ) -> RunReport:
-    """Build `packages` into the cache (`settings.cache_dir`), in dependency order."""
+    """Build `packages` into the cache (`settings.cache_dir`), in dependency order. An arch
+    the registry of a package's org holds as TAG-ARCH is not built (pipeline/remote):
+    reported, or pulled with `options.pull`."""
     plan = plan_run(packages, options, labels)
     cache = Cache(settings.cache_dir)
     builder_for = builder_for or builders_for(settings)
+    pool = None
+    if registries is None and any(names_registry(p) for p in plan.packages):
+        from lkpkg.pipeline.registries import RegistryPool
+
+        pool = RegistryPool(settings.insecure_registries, settings.env)
+        registries = pool
 
     def work(number: int, emit: events.Emit) -> PackageResult:
+        package = plan.packages[number]
+        platforms: Sequence[Platform] = plan.platforms[number]
+        if registries is not None and names_registry(package) and not options.force:
+            platforms = left_to_build(
+                package,
+                platforms,
+                cache=cache,
+                registry=registries(package.reference().domain),
+                pull=options.pull,
+                emit=emit,
+            )
         return build_package(
-            plan.packages[number],
+            package,
             cache=cache,
             builder_for=builder_for,
-            platforms=plan.platforms[number],
+            platforms=platforms,
             force=options.force,
             verbose=options.verbose,
             source_date_epoch=settings.source_date_epoch,
@@ -229,7 +251,11 @@ def run_build(
             attest=options.attest,
         )
 
-    outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event)
+    try:
+        outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event)
+    finally:
+        if pool is not None:
+            pool.close()
     return RunReport(
         "build",
         tuple(
