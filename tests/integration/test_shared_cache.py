@@ -149,3 +149,35 @@ def test_dry_run_says_what_would_be_built_and_does_nothing(package, tmp_path):
         and "amd64 (build.yml arches, --skip-platforms arm64)" in result.stdout
     )
     assert not cache.exists()
+
+
+def test_manifest_of_a_package_dir_and_remote_tag_without_pulling(
+    package, tmp_path, registry_plain, buildah_store
+):
+    org = f"{registry_plain.host}/{registry_plain.repo('tagged')}"
+    lkpkg(
+        "push",
+        "--notrust",
+        "--sbom=false",
+        "--provenance=false",
+        "--org",
+        org,
+        "--cache",
+        str(tmp_path / "cache"),
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        str(package),
+    )
+    tag = lkpkg("show-tag", "--org", org, str(package)).stdout.strip()
+    by_dir = lkpkg("manifest", "--org", org, str(package)).stdout.split()
+    by_ref = lkpkg("manifest", tag).stdout.split()
+    assert by_dir == by_ref and by_dir[0] == tag
+
+    release = tag.rsplit(":", 1)[0] + ":v1.0"
+    tagged = lkpkg("remote-tag", tag, release).stdout.split()
+    assert tagged == [release, by_ref[1]]
+    served = run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{release}"])
+    original = run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}"])
+    assert served.stdout == original.stdout
+    elsewhere = lkpkg("remote-tag", tag, f"{org}/other:v1", check=False)
+    assert elsewhere.returncode == 2 and "different repositories" in elsewhere.stderr

@@ -236,22 +236,73 @@ def push(directories: Sequence[Path], **kwargs: Any) -> None:
 @click.command()
 @insecure_option
 @cache_option
-@click.argument("reference")
-def manifest(insecure: Sequence[str], cache_dir: Path | None, reference: str) -> None:
-    """Rebuild the index REFERENCE (ORG/IMAGE:HASH) from the HASH-ARCH tags in the registry.
+@click.option("--org", help="The org of a PKGDIR (may carry a registry: localhost:5000/wombat).")
+@click.option("--hash", "hash_", help="The hash of a PKGDIR's tag.")
+@click.argument("target")
+def manifest(
+    insecure: Sequence[str],
+    cache_dir: Path | None,
+    org: str | None,
+    hash_: str | None,
+    target: str,
+) -> None:
+    """Rebuild the index ORG/IMAGE:HASH from the HASH-ARCH tags in the registry.
 
     \b
+    TARGET is a reference (ORG/IMAGE:HASH) or a package directory, whose reference is taken
+    as show-tag takes it (--org, --hash, $LINUXKIT_PKG_ORG), as `linuxkit pkg manifest DIR`.
     Architectures without a HASH-ARCH tag are left out (manifest-tool's --ignore-missing).
-    Example: lkpkg manifest localhost:5000/wombat/hello:4b825dc6
+    Examples: lkpkg manifest localhost:5000/wombat/hello:4b825dc6
+              lkpkg manifest --org localhost:5000/wombat pkg/hello
     """
     from lkpkg.pipeline.publish import PlatformOf, publish_index
     from lkpkg.pipeline.registries import RegistryPool
 
-    ref = Reference.parse(reference)
+    if Path(target).is_dir():
+        org, hash_ = resolve_org_and_hash(org, hash_, False, dict(os.environ))
+        package = load_packages([Path(target)], org=org, hash_override=hash_)[0]
+        ref = package.reference()
+    else:
+        if org is not None or hash_ is not None:
+            raise InputError("manifest: --org and --hash apply to a package directory only")
+        ref = Reference.parse(target)
     if ref.tag is None or ref.digest is not None:
-        raise InputError(f"manifest: '{reference}' must name a tag (ORG/IMAGE:HASH)")
+        raise InputError(f"manifest: '{target}' must name a tag (ORG/IMAGE:HASH)")
     with RegistryPool(insecure, os.environ) as registries:
         client = registries(ref.domain)
         platform_of = PlatformOf(client, ref.path, open_cache(cache_dir))
         index = publish_index(client, ref.path, ref.tag, platform_of=platform_of)
     click.echo(f"{ref.familiar()} {index.digest}")
+
+
+@click.command("remote-tag")
+@insecure_option
+@click.argument("source")
+@click.argument("target")
+def remote_tag(insecure: Sequence[str], source: str, target: str) -> None:
+    """Tag SOURCE as TARGET in the registry, without pulling (linuxkit's `pkg remote-tag`).
+
+    \b
+    The manifest or index SOURCE names is put under TARGET's tag as the same bytes, so it
+    keeps its digest. Both must be in the same repository (linuxkit copies the image across
+    repositories; lkpkg refuses that). An identical TARGET is left as it is.
+    Example: lkpkg remote-tag localhost:5000/wombat/hello:4b825dc6 localhost:5000/wombat/hello:v1
+    """
+    from lkpkg.pipeline.registries import RegistryPool
+
+    src, dst = (Reference.parse(r) for r in (source, target))
+    src = src if src.tag or src.digest else src.with_tag("latest")
+    if dst.tag is None or dst.digest is not None:
+        raise InputError(f"remote-tag: '{target}' must name a tag")
+    if (src.domain, src.path) != (dst.domain, dst.path):
+        raise InputError(
+            f"remote-tag: {src.familiar()} and {dst.familiar()} are in different repositories; "
+            "lkpkg tags within one repository only"
+        )
+    with RegistryPool(insecure, os.environ) as registries:
+        client = registries(src.domain)
+        found = client.get_manifest(src.path, src.digest or src.tag or "latest")
+        current = client.head_manifest(dst.path, dst.tag)
+        if current is None or current.digest != found.digest:
+            client.put_manifest(dst.path, dst.tag, found.data, found.media_type)
+    click.echo(f"{dst.familiar()} {found.digest}")

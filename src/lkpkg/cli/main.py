@@ -25,6 +25,7 @@ COMMANDS = {
     "build": "build:build",
     "push": "build:push",
     "manifest": "build:manifest",
+    "remote-tag": "build:remote_tag",
     "sign": "trust:sign",
     "verify": "trust:verify",
     "keygen": "trust:keygen",
