@@ -35,6 +35,9 @@ class Manifests:
     def blob_exists(self, repo: str, digest: str) -> int | None:
         return None
 
+    def list_tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
+        return [ref for ref in self.by_ref if not ref.startswith("sha256:")]
+
     def upload_blob(
         self,
         repo: str,

@@ -182,3 +182,64 @@ def test_release_guard_refuses_to_move_an_arch_of_a_release(registry, client, ca
     push_image(client, REPO, "t-amd64", cache, cached_image(cache, "amd64", layers=2))
     with pytest.raises(InputError, match="refusing to move it"):
         publish(client, cache, guard=release_guard(REPO, "t"))
+
+
+def test_a_one_arch_index_lists_tags_once_and_heads_only_tags_that_exist(
+    registry, client, cache, monkeypatch
+):
+    push_image(client, REPO, "t-amd64", cache, cached_image(cache, "amd64"))
+    slept: list[float] = []
+    monkeypatch.setattr("lkpkg.pipeline.publish.time.sleep", slept.append)
+    before = len(registry.requests)
+    publish_index(client, REPO, "t", platform_of=PlatformOf(client, REPO, cache))
+    sent = [(m, p) for m, p, _ in registry.requests[before:]]
+    heads = [p for m, p in sent if m == "HEAD"]
+    # Write: list, HEAD t-amd64, PUT; verify: list, HEAD t-amd64, HEAD t. No other arch asked.
+    assert heads == [f"/v2/{REPO}/manifests/t-amd64"] * 2 + [f"/v2/{REPO}/manifests/t"]
+    assert sum(1 for m, p in sent if m == "GET" and "/tags/list" in p) == 2
+    assert [p for m, p in sent if m == "PUT"] == [f"/v2/{REPO}/manifests/t"]
+    # No other writer showed itself, so no settle pause was paid.
+    assert slept == []
+
+
+def test_an_unchanged_index_costs_a_list_and_two_heads(registry, client, cache):
+    push_image(client, REPO, "t-amd64", cache, cached_image(cache, "amd64"))
+    publish(client, cache)
+    before = len(registry.requests)
+    publish(client, cache)
+    sent = [(m, p) for m, p, _ in registry.requests[before:]]
+    assert [m for m, _ in sent] == ["GET", "HEAD", "HEAD"]
+
+
+def test_an_arch_tag_appearing_during_the_write_is_indexed_after_a_pause(
+    registry, client, cache, monkeypatch
+):
+    push_image(client, REPO, "t-amd64", cache, cached_image(cache, "amd64"))
+    arm = cached_image(cache, "arm64")
+    slept: list[float] = []
+
+    real_put = client.put_manifest
+
+    def put(repo: str, ref: str, data: bytes, media_type: str) -> str:
+        # Another host pushes arm64 right after our first index write.
+        digest: str = real_put(repo, ref, data, media_type)
+        if ref == "t" and not slept:
+            push_image(client, REPO, "t-arm64", cache, arm)
+        return digest
+
+    monkeypatch.setattr(client, "put_manifest", put)
+    monkeypatch.setattr("lkpkg.pipeline.publish.time.sleep", slept.append)
+    publish_index(client, REPO, "t", platform_of=PlatformOf(client, REPO, cache))
+    assert len(slept) == 1
+    assert {str(m.platform) for m in served_index(registry).manifests} == {
+        "linux/amd64",
+        "linux/arm64",
+    }
+
+
+def test_a_registry_that_will_not_list_tags_is_asked_per_arch(registry, client, cache):
+    push_image(client, REPO, "t-arm64", cache, cached_image(cache, "arm64"))
+    registry.fail(Fault("GET", "/tags/list", status=403, times=10))
+    publish(client, cache)
+    (entry,) = served_index(registry).manifests
+    assert str(entry.platform) == "linux/arm64"

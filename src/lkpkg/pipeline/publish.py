@@ -5,12 +5,13 @@ layers and config are uploaded first, then the image manifest under its arch tag
 `ORG/IMAGE:TAG-ARCH`, and only then the index `ORG/IMAGE:TAG`.
 
 The index is parallel-safe. Registries have no compare-and-swap, so the per-arch tags are
-the truth and the index is derived from them: read every arch tag, write the index they
-imply, then (after a short random pause) read both again; if another host pushed an arch in
-between, write again. Every writer verifies after its own last write, so whoever writes last
-leaves an index that holds every arch tag that existed when it looked — and any arch pushed
-after that has a pusher that will look again. Hosts can therefore build and push their
-architectures at the same moment; "arches must be built in sequence" is gone.
+the truth and the index is derived from them: list the repository's tags once, read the arch
+tags that exist, write the index they imply, then read both again; if another host pushed an
+arch in between, wait a short random moment and write again (the pause is paid only once a
+concurrent writer has shown itself). Every writer verifies after its own last write, so
+whoever writes last leaves an index that holds every arch tag that existed when it looked —
+and any arch pushed after that has a pusher that will look again. Hosts can therefore build
+and push their architectures at the same moment; "arches must be built in sequence" is gone.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING
 from lkpkg.attest.store import attested_digest, index_entry, is_attestation, registry_tag
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.platform import cached_image_platform
-from lkpkg.errors import InputError, RegistryError
+from lkpkg.errors import InputError, NameUnknown, RegistryError, RegistryUnreachable
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.index import platform_index, sorted_images
@@ -44,6 +45,7 @@ from lkpkg.platforms import KNOWN_ARCHES
 if TYPE_CHECKING:
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
     from lkpkg.registry.protocol import Registry
+
 
 # How long writers wait before checking that their index still matches the arch tags; random
 # so that concurrent writers do not check in lock step.
@@ -128,13 +130,34 @@ class PlatformOf:
         return config_platform(json.loads(sink.getvalue()))
 
 
+def _listed_tags(registry: Registry, repo: str) -> frozenset[str] | None:
+    """The repository's tags (one paged `tags/list`); None when the registry will not list
+    them, and then every known arch tag is asked for by name."""
+    try:
+        return frozenset(registry.list_tags(repo))
+    except NameUnknown:
+        return frozenset()
+    except RegistryUnreachable:
+        raise
+    except RegistryError:
+        return None
+
+
 def _arch_entries(
-    registry: Registry, repo: str, tag: str, arches: Iterable[str], platform_of: PlatformOf
+    registry: Registry,
+    repo: str,
+    tag: str,
+    arches: Iterable[str],
+    platform_of: PlatformOf,
+    listed: frozenset[str] | None,
 ) -> list[Descriptor]:
     images: list[Descriptor] = []
     attached: dict[str, Descriptor] = {}
     for arch in arches:
-        head = registry.head_manifest(repo, f"{tag}-{arch}")
+        arch_tag = f"{tag}-{arch}"
+        if listed is not None and arch_tag not in listed:
+            continue
+        head = registry.head_manifest(repo, arch_tag)
         if head is None:
             continue
         if head.media_type not in mediatypes.MANIFEST_TYPES:
@@ -144,7 +167,10 @@ def _arch_entries(
             continue
         images.append(Descriptor(head.media_type, head.digest, head.size, platform=platform))
         # The arch's attestations, listed only while they belong to the arch's image.
-        attestation = registry.head_manifest(repo, registry_tag(f"{tag}-{arch}"))
+        attest_tag = registry_tag(arch_tag)
+        if listed is not None and attest_tag not in listed:
+            continue
+        attestation = registry.head_manifest(repo, attest_tag)
         if attestation is not None and platform_of.attests(attestation.digest) == head.digest:
             found = Descriptor(attestation.media_type, attestation.digest, attestation.size)
             attached[head.digest] = index_entry(found, head.digest)
@@ -167,23 +193,31 @@ def publish_index(
 
     `guard` sees the index currently at `tag` and the entries about to be written, and may
     raise to refuse (release tags never change content).
+
+    Requests: one tag list, a HEAD per arch tag that exists (and per attestation tag), a HEAD
+    of the index when it exists; after a write, the same again to verify. The random pause
+    comes only before a second round, i.e. once the verify read saw another writer.
     """
-    for _ in range(MAX_INDEX_ROUNDS):
-        entries = _arch_entries(registry, repo, tag, arches, platform_of)
+    listed = _listed_tags(registry, repo)
+    for round_ in range(MAX_INDEX_ROUNDS):
+        if round_:
+            time.sleep(random.uniform(*settle))  # noqa: S311 - jitter, not cryptography
+            listed = _listed_tags(registry, repo)
+        entries = _arch_entries(registry, repo, tag, arches, platform_of, listed)
         if not entries:
             raise RegistryError(f"{repo}:{tag}: no {tag}-ARCH image in the registry to index")
         # Already in platform_index's order (images, then their attestations).
         data = canonical_bytes(ImageIndex(manifests=tuple(entries)).to_json())
         digest = sha256_digest(data)
         descriptor = Descriptor(mediatypes.OCI_INDEX, digest, len(data))
-        current = registry.head_manifest(repo, tag)
+        current = registry.head_manifest(repo, tag) if listed is None or tag in listed else None
         if current is not None and current.digest == digest:
             return descriptor  # nothing to write, so nothing of ours to verify
         if guard is not None:
             guard(_current_index(registry, repo, tag) if current else None, entries)
         registry.put_manifest(repo, tag, data, mediatypes.OCI_INDEX)
-        time.sleep(random.uniform(*settle))  # noqa: S311 - jitter, not cryptography
-        again = _arch_entries(registry, repo, tag, arches, platform_of)
+        listed = _listed_tags(registry, repo)
+        again = _arch_entries(registry, repo, tag, arches, platform_of, listed)
         now = registry.head_manifest(repo, tag)
         if again == entries and now is not None and now.digest == digest:
             return descriptor
