@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, lkpkg_default_platforms
+from tests.conftest import copy_examples, git, lkpkg_default_platforms
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +100,24 @@ def test_skip_platforms_with_platforms_is_refused_as_linuxkit_refuses_it(repo, t
     )
     assert result.returncode == 2
     assert "--skip-platforms and --platforms may not be used together" in result.stderr
+
+
+def test_a_debian_package_listing_no_arches_fails_clearly_on_riscv64_without_its_base(
+    tmp_path, cache_dir, buildah_store
+):
+    # hello builds FROM the Debian base, which the test cache holds for amd64 and arm64 only.
+    repo = copy_examples(tmp_path / "examples", "hello")
+    result = lkpkg_default_platforms(
+        "build",
+        "--cache",
+        str(cache_dir),
+        "--skip-platforms",
+        "amd64,arm64",
+        str(repo / "hello"),
+        check=False,
+    )
+    assert result.returncode != 0
+    last = result.stderr.strip().splitlines()[-1]
+    assert "riscv64" in last, result.stderr
+    # The builder's tail, shown with the error, names the missing base.
+    assert "localhost/debian:bookworm: image not known" in result.stderr
