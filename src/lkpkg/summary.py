@@ -26,9 +26,9 @@ def result_lines(report: RunReport) -> list[str]:
             continue
         start = f"{package.image}:{package.tag} {package.index}"
         if report.command == "push":
-            arches = ",".join(_arch(p.platform) for p in package.platforms if p.digest) or "-"
             signed = ",".join(package.signed) or "-"
-            lines.append(f"{start} pushed={arches} signed={signed}")
+            # The table's words: the arches this run uploaded, else `unchanged`.
+            lines.append(f"{start} pushed={package.pushed_text()} signed={signed}")
         else:
             built = ",".join(_arch(p.platform) for p in package.platforms if p.built) or "-"
             lines.append(f"{start} built={built}")

@@ -182,3 +182,42 @@ def test_doctor_over_an_init_tree_glob_skips_its_makefile(tmp_path, buildah_stor
     assert "skipping pkg/Makefile: a file" in result.stderr, result.stderr
     assert "is a file" not in result.stderr
     assert "hello" in result.stdout  # the package was checked
+
+
+def test_refusals_of_a_first_day_exit_2_with_one_line(tmp_path):
+    package = make_tiny(tmp_path / "repo", "tiny", ("amd64",))
+    for args, said in (
+        (("build", "--platforms", "windows/amd64", str(package)), "linux only"),
+        (("build", "--sign-key", str(tmp_path / "k.key"), str(package)), "add --push"),
+        (("build", "--release", "v1", str(package)), "add --push"),
+        (("cache", "ls", "--cache", str(tmp_path / "typo")), "no cache there"),
+    ):
+        result = lkpkg(*args, check=False)
+        assert result.returncode == 2, (args, result.stderr)
+        assert said in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_registry_unreachable_exits_3_for_several_packages_too(tmp_path, buildah_store):
+    repo = tmp_path / "repo"
+    one, two = make_tiny(repo, "one", ("amd64",)), make_tiny(repo, "two", ("amd64",))
+    common = ["push", "--notrust", "--progress", "plain", "--cache", str(tmp_path / "c")]
+    common += ["--org", "127.0.0.1:9/wombat", "--platforms", "linux/amd64"]
+    for packages in ((str(one),), (str(one), str(two))):
+        result = lkpkg(*common, *packages, check=False)
+        assert result.returncode == 3, result.stderr
+        assert "unreachable" in result.stderr
+
+
+def test_the_stdout_line_of_a_repush_says_unchanged_as_the_table_does(
+    tmp_path, registry_plain, buildah_store
+):
+    repo = tmp_path / "repo"
+    one, two = make_tiny(repo, "one", ("amd64",)), make_tiny(repo, "two", ("amd64",))
+    org = f"{registry_plain.host}/{registry_plain.repo('line')}"
+    args = ["push", "--notrust", "--progress", "plain", "--cache", str(tmp_path / "c")]
+    args += ["--org", org, "--platforms", "linux/amd64", str(one), str(two)]
+    first = lkpkg(*args).stdout.splitlines()
+    assert all("pushed=amd64 " in line for line in first) and len(first) == 2
+    again = lkpkg(*args)
+    assert [line.split()[2] for line in again.stdout.splitlines()] == ["pushed=unchanged"] * 2
+    assert "unchanged" in again.stderr  # the summary's word

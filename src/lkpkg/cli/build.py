@@ -32,7 +32,7 @@ from lkpkg.cli.common import (
     settings,
 )
 from lkpkg.cli.showtag import resolve_org_and_hash
-from lkpkg.errors import InputError, LkpkgError, PackagesFailed
+from lkpkg.errors import InputError, LkpkgError, PackagesFailed, exit_code_for
 from lkpkg.package.model import load_packages
 from lkpkg.pipeline.report import RunReport
 from lkpkg.reference import Reference
@@ -151,7 +151,14 @@ def finish(report: RunReport, *, json_output: bool, rich: bool) -> None:
     failed = report.failed
     if failed:
         reasons = "; ".join(f"{p.image}: {p.note()}" for p in failed)
-        raise PackagesFailed(f"{len(failed)} of {len(report.packages)} packages failed: {reasons}")
+        error = PackagesFailed(
+            f"{len(failed)} of {len(report.packages)} packages failed: {reasons}"
+        )
+        # Nothing made it, for one cause (a registry unreachable: 3): exit as one package would.
+        codes = {exit_code_for(e) for e in errors}
+        if len(codes) == 1 and len(failed) == len(report.packages):
+            error.exit_code = codes.pop()
+        raise error
 
 
 @click.command()
@@ -198,6 +205,11 @@ def build(then_push: bool, directories: Sequence[Path], **kwargs: Any) -> None:
       lkpkg build --org wombat --hash foo pkg/hello        # ... HASH=foo tag
       lkpkg build --platforms linux/amd64,linux/arm64 -j 2 pkg/*
     """
+    if not then_push:
+        given = click.get_current_context().get_parameter_source
+        for name, flag in (("sign_key", "--sign-key"), ("releases", "--release")):
+            if given(name) == click.core.ParameterSource.COMMANDLINE:
+                raise InputError(f"{flag} acts on a push: add --push, or run `lkpkg push`")
     _run("push" if then_push else "build", directories, kwargs)
 
 

@@ -53,6 +53,8 @@ def cache_ls(cache_dir: Path | None) -> None:
     \b
     Example: LINUXKIT_CACHE=~/.linuxkit/cache lkpkg cache ls | grep wombat/hello
     """
+    if cache_dir is not None and not cache_dir.is_dir():
+        raise InputError(f"{cache_dir}: no cache there (not a directory)")
     for ref, descriptor in open_cache(cache_dir).refs():
         click.echo(f"{ref}\t{descriptor.digest}")
 
