@@ -43,14 +43,8 @@ def test_two_machines_pushing_one_commit_end_with_one_digest_per_tag(
     org = f"{registry_plain.host}/{registry_plain.repo('immutable')}"
     tag = git(repo, "rev-parse", "HEAD:tiny")
     first, second = tmp_path / "machine-a", tmp_path / "machine-b"
-    _push(first, org, package, "1000000000")
-    pushed = skopeo_raw(registry_plain, f"{org}/tiny:{tag}-amd64")
-    index = skopeo_raw(registry_plain, f"{org}/tiny:{tag}")
-    mine = Cache(first).resolve(f"{org}/tiny:{tag}-amd64")
-    assert mine is not None
-
     # Another machine builds the same commit at another epoch (another digest for the same
-    # TAG-ARCH), then pushes.
+    # TAG-ARCH) before the first one pushes; then both push.
     lkpkg(
         "build",
         "--cache",
@@ -62,8 +56,12 @@ def test_two_machines_pushing_one_commit_end_with_one_digest_per_tag(
         str(package),
         env={"SOURCE_DATE_EPOCH": "2000000000"},
     )
+    _push(first, org, package, "1000000000")
+    pushed = skopeo_raw(registry_plain, f"{org}/tiny:{tag}-amd64")
+    index = skopeo_raw(registry_plain, f"{org}/tiny:{tag}")
+    mine = Cache(first).resolve(f"{org}/tiny:{tag}-amd64")
     built = Cache(second).resolve(f"{org}/tiny:{tag}-amd64")
-    assert built is not None and built.digest != mine.digest
+    assert mine is not None and built is not None and built.digest != mine.digest
     said = _push(second, org, package, "2000000000")
     theirs = Cache(second).resolve(f"{org}/tiny:{tag}-amd64")
     assert theirs is not None
