@@ -181,3 +181,43 @@ def test_manifest_of_a_package_dir_and_remote_tag_without_pulling(
     assert served.stdout == original.stdout
     elsewhere = lkpkg("remote-tag", tag, f"{org}/other:v1", check=False)
     assert elsewhere.returncode == 2 and "different repositories" in elsewhere.stderr
+
+
+def test_push_rebuilds_an_arch_whose_cached_blobs_were_removed(
+    package, tmp_path, registry_plain, buildah_store
+):
+    org = f"{registry_plain.host}/{registry_plain.repo('removed')}"
+    cache = tmp_path / "cache"
+    lkpkg(
+        "build",
+        "--sbom=false",
+        "--provenance=false",
+        "--org",
+        org,
+        "--cache",
+        str(cache),
+        str(package),
+    )
+    index = json.loads((cache / "index.json").read_text())
+    entry = next(
+        m
+        for m in index["manifests"]
+        if m["annotations"]["org.opencontainers.image.ref.name"].endswith("-amd64")
+    )
+    (cache / "blobs" / "sha256" / entry["digest"].split(":")[1]).unlink()
+    pushed = lkpkg(
+        "push",
+        "--notrust",
+        "--progress",
+        "plain",
+        "--sbom=false",
+        "--provenance=false",
+        "--org",
+        org,
+        "--cache",
+        str(cache),
+        str(package),
+    )
+    assert "building with" in pushed.stderr
+    tag = lkpkg("show-tag", "--org", org, str(package)).stdout.strip()
+    run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}-amd64"])

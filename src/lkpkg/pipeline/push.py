@@ -20,7 +20,12 @@ from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, par
 from lkpkg.oci.tagged import Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
-from lkpkg.pipeline.building import build_package, rewrite_index, target_platforms
+from lkpkg.pipeline.building import (
+    build_package,
+    cached_image,
+    rewrite_index,
+    target_platforms,
+)
 from lkpkg.pipeline.dependencies import cached_labels, moved, registry_labels
 from lkpkg.pipeline.events import (
     BlobProgress,
@@ -122,7 +127,8 @@ def push_package(
     built: list[str] = []
     missing = []
     for platform in targets:
-        in_cache = cache.resolve(str(package.arch_reference(platform.architecture))) is not None
+        # Complete in the cache (a TAG-ARCH whose blobs were removed counts as absent).
+        in_cache = cached_image(cache, package, platform.architecture) is not None
         if force or (
             not in_cache
             and registry.head_manifest(repo, f"{package.tag}-{platform.architecture}") is None
@@ -147,7 +153,7 @@ def push_package(
     for platform in targets:
         arch = platform.architecture
         arch_ref = package.arch_reference(arch)
-        local = cache.resolve(str(arch_ref))
+        local = cached_image(cache, package, arch)
         if arch not in built and package.dependencies:
             # Not rebuilt: say if what it was built on has moved since (dependencies.py).
             labels = (
