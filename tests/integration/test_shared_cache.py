@@ -221,3 +221,55 @@ def test_push_rebuilds_an_arch_whose_cached_blobs_were_removed(
     assert "building with" in pushed.stderr
     tag = lkpkg("show-tag", "--org", org, str(package)).stdout.strip()
     run(["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{tag}-amd64"])
+
+
+LINUXKIT = Path("/opt/linuxkit/bin/linuxkit")
+
+
+@pytest.mark.skipif(not LINUXKIT.is_file(), reason=f"no linuxkit binary at {LINUXKIT}")
+def test_linuxkit_builds_offline_from_what_build_pull_brought(
+    package, tmp_path, registry_plain, buildah_store
+):
+    org = f"{registry_plain.host}/{registry_plain.repo('offline')}"
+    lkpkg(
+        "push",
+        "--notrust",
+        "--sbom=false",
+        "--provenance=false",
+        "--org",
+        org,
+        "--cache",
+        str(tmp_path / "first"),
+        "--platforms",
+        "linux/amd64,linux/arm64",
+        str(package),
+    )
+    second = tmp_path / "second"
+    lkpkg(
+        "build",
+        "--pull",
+        "--org",
+        org,
+        "--cache",
+        str(second),
+        "--platforms",
+        "linux/amd64",
+        str(package),
+        env={"PATH": no_builder_path(tmp_path)},
+    )
+    tag = lkpkg("show-tag", "--org", org, str(package)).stdout.strip()
+    yml = tmp_path / "image.yml"
+    yml.write_text(f"init:\n  - {tag}\n")
+    before = registry_plain.log.read_text(errors="replace").count("response completed")
+    out = tmp_path / "out.tar"
+    run(
+        [
+            *(str(LINUXKIT), "build", "--format", "tar", "--arch", "amd64", "--no-sbom"),
+            *("--cache", str(second), "--o", str(out), str(yml)),
+        ],
+        cwd=tmp_path,
+    )
+    after = registry_plain.log.read_text(errors="replace").count("response completed")
+    assert after == before  # everything came from the cache
+    names = run(["tar", "-tf", str(out)]).stdout.split()
+    assert "file" in names or "./file" in names
