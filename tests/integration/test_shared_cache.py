@@ -148,6 +148,8 @@ def test_dry_run_says_what_would_be_built_and_does_nothing(package, tmp_path):
         "would build" in result.stdout
         and "amd64 (build.yml arches, --skip-platforms arm64)" in result.stdout
     )
+    pushed = lkpkg("push", "--dry-run", "--notrust", "--cache", str(cache), str(package))
+    assert pushed.stdout.startswith("would push ") and "/shared:" in pushed.stdout
     assert not cache.exists()
 
 
