@@ -135,7 +135,13 @@ _ICONS = {WAITING: "·", DONE: "✓", FAILED: "✗", BLOCKED: "⊘"}
 _ORDER = {RUNNING: 0, FAILED: 1, BLOCKED: 2, WAITING: 3, DONE: 4}
 
 # The last event about a platform, by kind of run; anything else means more is to come.
-_FINAL_BUILD = (events.CacheHit, events.Built, events.Attested)
+_FINAL_BUILD = (
+    events.CacheHit,
+    events.Built,
+    events.Attested,
+    events.FoundInRegistry,
+    events.PulledFromRegistry,
+)
 _FINAL_PUSH = (events.ImagePushed, events.FoundInRegistry, events.RegistryKept)
 # Events that mean the platform's own work began: its clock starts there, not at its
 # package's start (a package's platforms are built one after the other).
