@@ -34,3 +34,18 @@ def test_a_dependency_renamed_by_another_org_is_matched_by_image():
     found = moved(_package("linuxkit/greetbase:new"), labels)
     assert [m.built_on for m in found] == ["127.0.0.1:5000/me/greetbase:old"]
     assert moved(_package("linuxkit/greetbase:old"), labels) == []
+
+
+def test_an_lkt_pkg_typo_names_build_yml_file_and_line(tmp_path):
+    import pytest
+
+    from lkpkg.errors import InputError
+    from lkpkg.package.model import load_packages
+
+    package = tmp_path / "a"
+    package.mkdir()
+    (package / "Dockerfile").write_text("FROM scratch\n")
+    (package / "build.yml").write_text("image: a\nbuildArgs:\n  - X=1\n  - BASE=@lkt:pkg:../nope\n")
+    with pytest.raises(InputError) as raised:
+        load_packages([package], check_dockerfile=False)
+    assert "build.yml:4: BASE=@lkt:pkg:../nope: no package directory" in raised.value.message

@@ -76,7 +76,10 @@ def read_build_arg_file(path: Path) -> list[BuildArg]:
 def package_dirs(arg: BuildArg) -> list[Path]:
     """The package directories an `@lkt:` value names (none for a plain value)."""
     if arg.value.startswith(LKT_PKG):
-        return [_absolute(arg.value[len(LKT_PKG) :], arg.anchor)]
+        named = _absolute(arg.value[len(LKT_PKG) :], arg.anchor)
+        if not named.is_dir():
+            raise InputError(f"{arg.where}: {arg.key}={arg.value}: no package directory {named}")
+        return [named]
     if arg.value.startswith(LKT_PKGS):
         if STEM not in arg.key:
             raise InputError(

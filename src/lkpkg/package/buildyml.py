@@ -130,6 +130,9 @@ class BuildSpec:
     # Excluded from the hash because a dict cannot be hashed; equal specs still hash equal.
     config: dict[str, JSONValue] | None = field(default=None, hash=False)
     build_args: tuple[str, ...] = ()
+    # The line of each of `build_args` in build.yml (messages say file:line); () from text
+    # that had none.
+    build_arg_lines: tuple[int, ...] = field(default=(), compare=False)
     dockerfile: str = DEFAULT_DOCKERFILE
     tag_template: str = DEFAULT_TAG_TEMPLATE
     depends: DockerImagesDepends | None = None
@@ -272,6 +275,9 @@ class _Reader:
             disable_content_trust=get("disable-content-trust", bool, False),
             config=get("config", _config, None),
             build_args=get("buildArgs", self._build_args, ()),
+            build_arg_lines=tuple(
+                line for name, line in self._lines.items() if name.startswith("buildArgs[")
+            ),
             dockerfile=get("dockerfile", self._dockerfile, DEFAULT_DOCKERFILE),
             tag_template=get("tag", self._tag, DEFAULT_TAG_TEMPLATE),
             depends=get("depends", self._depends, None),

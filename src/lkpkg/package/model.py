@@ -216,9 +216,15 @@ def _with_build_args(
     wanted: dict[Path, list[tuple[BuildArg, list[Path]]]] = {}
     outside: list[Path] = []
     for package in packages:
+        spec = package.spec
+        lines = spec.build_arg_lines if len(spec.build_arg_lines) == len(spec.build_args) else ()
         own = [
-            parse_build_arg(line, package.directory, package.spec.display_path)
-            for line in package.spec.build_args
+            parse_build_arg(
+                line,
+                package.directory,
+                f"{spec.display_path}:{lines[number]}" if lines else spec.display_path,
+            )
+            for number, line in enumerate(spec.build_args)
         ]
         entries = [(arg, package_dirs(arg)) for arg in [*own, *extra]]
         wanted[package.directory] = entries
