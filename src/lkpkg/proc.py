@@ -199,10 +199,12 @@ def run_logged(
     cwd: Path | None = None,
     echo: bool = False,
     check: bool = True,
+    echo_prefix: str = "",
 ) -> Result:
     """Run a command, merging stdout and stderr, keeping the last lines.
 
-    `echo` streams each line to our stderr as it comes (verbose builds). On failure with
+    `echo` streams each line to our stderr as it comes (verbose builds), after
+    `echo_prefix` (the image being built: parallel builds interleave). On failure with
     `check`, raises `BuildError` whose `tail` carries the last lines.
     """
     try:
@@ -216,7 +218,7 @@ def run_logged(
             line = raw.decode("utf-8", "replace").rstrip("\n")
             tail.append(line)
             if echo:
-                print(line, file=sys.stderr, flush=True)
+                print(f"{echo_prefix}{line}", file=sys.stderr, flush=True)
         proc.stdout.close()
         code = _reap_with_group(proc)
     if check and code != 0:

@@ -219,3 +219,27 @@ def test_the_stdout_line_of_a_repush_says_unchanged_as_the_table_does(
     again = lkpkg(*args)
     assert [line.split()[2] for line in again.stdout.splitlines()] == ["pushed=unchanged"] * 2
     assert "unchanged" in again.stderr  # the summary's word
+
+
+def test_verbose_output_of_parallel_builds_names_the_image_on_each_line(tmp_path, buildah_store):
+    repo = tmp_path / "repo"
+    one, two = make_tiny(repo, "one", ("amd64",)), make_tiny(repo, "two", ("amd64",))
+    result = lkpkg(
+        "build",
+        "-v",
+        "-j",
+        "2",
+        "--progress",
+        "plain",
+        "--cache",
+        str(tmp_path / "c"),
+        "--platforms",
+        "linux/amd64",
+        str(one),
+        str(two),
+    )
+    steps = [line for line in result.stderr.splitlines() if line.endswith(": FROM scratch")]
+    assert len(steps) == 2, result.stderr
+    images = sorted(line.split(" | ")[0].rsplit("/", 1)[-1].split(":")[0] for line in steps)
+    assert images == ["one", "two"]
+    assert all(" | STEP 1/" in line for line in steps)

@@ -236,7 +236,11 @@ class BuildahBuilder:
             if not request.network:
                 argv = ["unshare", "--net", *argv]
             run_logged(
-                argv, what=f"buildah build for {request.platform}", env=env, echo=request.verbose
+                argv,
+                what=f"buildah build for {request.platform}",
+                env=env,
+                echo=request.verbose,
+                echo_prefix=f"{request.local_name} | ",
             )
             if out.exists():
                 shutil.rmtree(out)

@@ -171,6 +171,7 @@ class DockerBuilder:
                 what=f"docker build for {request.platform}",
                 env=self._env(),
                 echo=request.verbose,
+                echo_prefix=f"{request.local_name} | ",
             )
             saved = scratch / "image.tar"
             run_logged(
