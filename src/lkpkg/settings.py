@@ -56,6 +56,8 @@ class Settings:
     sign_key: Path | None = None
     trust_ca: Path | None = None
     progress: str = "auto"
+    # `--timeout`: the longest a registry request may wait without progress (None: 60 s).
+    timeout: float | None = None
     # Secrets live here: never compared, hashed or shown.
     env: Mapping[str, str] = field(
         default_factory=lambda: MappingProxyType({}), repr=False, compare=False, hash=False
@@ -71,6 +73,8 @@ class Settings:
                 f"unknown progress mode '{self.progress}': choose one of "
                 f"{', '.join(PROGRESS_CHOICES)}"
             )
+        if self.timeout is not None and not self.timeout > 0:
+            raise InputError(f"--timeout {self.timeout}: give a number of seconds above 0")
 
 
 def resolve_settings(
@@ -84,6 +88,7 @@ def resolve_settings(
     sign_key: Path | None = None,
     trust_ca: Path | None = None,
     progress: str | None = None,
+    timeout: float | None = None,
 ) -> Settings:
     """The settings of one command: each flag given wins, else its environment variable.
     The cache directory and the build engines' variables are read by their own modules'
@@ -102,5 +107,6 @@ def resolve_settings(
         sign_key=sign_key,
         trust_ca=trust_ca,
         progress=progress or "auto",
+        timeout=timeout,
         env=MappingProxyType(dict(env)),
     )

@@ -85,6 +85,12 @@ insecure_option = click.option(
     envvar="LKPKG_INSECURE_REGISTRIES",
     help="A registry (host[:port]) that may be spoken to over plain http; loopback always may.",
 )
+timeout_option = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="LKPKG_TIMEOUT",
+    help="Seconds a registry request may wait without progress, retries included (default 60).",
+)
 
 
 def package_directories(
@@ -252,6 +258,7 @@ push_options = options(
     sign_key_option(),
     trust_ca_option,
     insecure_option,
+    timeout_option,
 )
 
 

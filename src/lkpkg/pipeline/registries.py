@@ -23,12 +23,16 @@ class RegistryPool:
     """`pool(domain)` is the client for that registry; `close()` (or `with`) closes them all.
 
     `insecure` names the hosts that may be spoken to over plain http (loopback always may);
-    `env` is the environment the keychain reads the docker config and its helpers from.
+    `env` is the environment the keychain reads the docker config and its helpers from;
+    `timeout` (`--timeout`) bounds each request's wait without progress, retries included.
     """
 
-    def __init__(self, insecure: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(
+        self, insecure: Sequence[str], env: Mapping[str, str], *, timeout: float | None = None
+    ) -> None:
         self._insecure = [h for item in insecure for h in item.split(",") if h]
         self._env = env
+        self._timeout = timeout
         self._clients: dict[str, RegistryClient] = {}
         self._keychain: Keychain | None = None
         self._lock = threading.Lock()
@@ -42,6 +46,7 @@ class RegistryPool:
                 from lkpkg.auth.dockerconfig import default_config_dir
                 from lkpkg.auth.keychain import Keychain
                 from lkpkg.registry.client import RegistryClient
+                from lkpkg.registry.transport import TransportConfig
 
                 if self._keychain is None:
                     self._keychain = Keychain(env=self._env)
@@ -51,6 +56,11 @@ class RegistryPool:
                     tls=tls,
                     insecure=self._insecure,
                     config_dir=default_config_dir(self._env),
+                    config=(
+                        TransportConfig.with_deadline(self._timeout)
+                        if self._timeout is not None
+                        else None
+                    ),
                 )
             return self._clients[domain]
 

@@ -224,7 +224,7 @@ def run_build(
     if registries is None and any(names_registry(p) for p in plan.packages):
         from lkpkg.pipeline.registries import RegistryPool
 
-        pool = RegistryPool(settings.insecure_registries, settings.env)
+        pool = RegistryPool(settings.insecure_registries, settings.env, timeout=settings.timeout)
         registries = pool
 
     def work(number: int, emit: events.Emit) -> PackageResult:
@@ -313,7 +313,7 @@ def run_push(
     if registries is None:
         from lkpkg.pipeline.registries import RegistryPool
 
-        pool = RegistryPool(settings.insecure_registries, settings.env)
+        pool = RegistryPool(settings.insecure_registries, settings.env, timeout=settings.timeout)
         registries = pool
 
     def work(number: int, emit: events.Emit) -> PushResult:
