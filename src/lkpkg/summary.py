@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich import box
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
@@ -95,6 +97,13 @@ def summary_table(summaries: Sequence[PackageReport], *, push: bool) -> Table:
         cells[3].stylize(styles.get(summary.status, ""))
         table.add_row(*cells)
     return table
+
+
+def fits(console: Console, table: Table) -> bool:
+    """Whether `table` shows every column at `console`'s width (rich drops the columns that
+    do not fit; then the aligned text, which never cuts, is printed instead)."""
+    unbounded = console.options.update(width=1 << 16)
+    return Measurement.get(console, unbounded, table).minimum <= console.width
 
 
 def summary_json(report: RunReport) -> dict[str, Any]:

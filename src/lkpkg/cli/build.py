@@ -125,7 +125,7 @@ def _attest_options(sbom: bool, provenance: bool) -> AttestOptions | None:
 
 def finish(report: RunReport, *, json_output: bool, rich: bool) -> None:
     """Print the results and the summary; raise if any package did not make it."""
-    from lkpkg.summary import result_lines, summary_json, summary_table, summary_text
+    from lkpkg.summary import fits, result_lines, summary_json, summary_table, summary_text
 
     if not report.packages:
         return  # every package was skipped (no arches): nothing was done, nothing to say
@@ -139,7 +139,12 @@ def finish(report: RunReport, *, json_output: bool, rich: bool) -> None:
         if rich:
             from rich.console import Console
 
-            Console(stderr=True).print(summary_table(report.packages, push=push))
+            console = Console(stderr=True)
+            table = summary_table(report.packages, push=push)
+            if fits(console, table):
+                console.print(table)
+            else:  # narrower than the table: aligned text, every column whole
+                click.echo(summary_text(report.packages, push=push), err=True)
         else:
             click.echo(summary_text(report.packages, push=push), err=True)
     errors = [p.exception for p in report.packages if p.exception is not None]
