@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import git, lkpkg, run
+from tests.conftest import git, lkpkg, lkpkg_default_platforms, run
 from tests.integration.test_build import index_json, layer_files
 
 pytestmark = pytest.mark.integration
@@ -76,7 +76,8 @@ def test_linuxkit_style_tree_builds_pushes_and_tags_as_linuxkit(
     cache = tmp_path / "cache"
     # The glob gives one build arg per dep (key stem: ORG/IMAGE upper-cased), the run builds
     # the deps first, and user's FROM lines find them in the cache, offline.
-    built = lkpkg("build", "--cache", str(cache), "--progress", "plain", *dirs)
+    # No --platforms, as linuxkit runs it: build.yml's arches (amd64 here), `none` skipped.
+    built = lkpkg_default_platforms("build", "--cache", str(cache), "--progress", "plain", *dirs)
     assert "Skipping linuxkit/none:" in built.stderr  # `arches:` null, as linuxkit skips it
     refs = index_json(cache)
     user_amd64 = refs[f"docker.io/linuxkit/user:{trees['user']}-amd64"]
@@ -85,7 +86,7 @@ def test_linuxkit_style_tree_builds_pushes_and_tags_as_linuxkit(
     # Pushed to a registry under another org: tags as linuxkit names them.
     org = f"{registry_plain.host}/{registry_plain.repo('lktree')}"
     pushed = [str(tree / name) for name in ("dep-a", "dep-b", "gen", "none")]
-    lkpkg("push", "--notrust", "--cache", str(cache), "--org", org, *pushed)
+    lkpkg_default_platforms("push", "--notrust", "--cache", str(cache), "--org", org, *pushed)
     for name, tag in [("dep-a", trees["dep-a"]), ("dep-b", trees["dep-b"]), ("gen", "1.10")]:
         for suffix in ("", "-amd64"):
             run(
