@@ -72,10 +72,20 @@ def options(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+def _cache_path(_: click.Context, __: click.Parameter, value: str | None) -> Path | None:
+    """`--cache ''` would silently be the current directory (Path('') is '.'): refused."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise click.BadParameter("give a directory (an empty path would be the current one)")
+    return Path(value)
+
+
 cache_option = click.option(
     "--cache",
     "cache_dir",
-    type=click.Path(path_type=Path, file_okay=False),
+    type=click.Path(file_okay=False),
+    callback=_cache_path,
     help="OCI layout cache (default $LINUXKIT_CACHE or ~/.linuxkit/cache).",
 )
 insecure_option = click.option(

@@ -25,7 +25,7 @@ from lkpkg.builders.bases import UnresolvedBase, base_images, unresolved_bases
 from lkpkg.cache.layout import Cache
 from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
-from lkpkg.errors import BuildError, LkpkgError
+from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
@@ -200,6 +200,7 @@ def build_package(
             emit(CacheHit(arch_ref, platform.architecture, existing.digest))
             results.append(PlatformResult(platform, existing, built=False))
             continue
+        refuse_unsupported(package)
         builder = builder_for(platform)
         if not builder.remote:
             require_buildable(platform)
@@ -217,6 +218,19 @@ def build_package(
         index, _ = _write_index(cache, package, attestations)
     emit(IndexWritten(package.reference(), index.digest))
     return PackageResult(package, package.reference(), index, tuple(results))
+
+
+def refuse_unsupported(package: Package) -> None:
+    """What build.yml asks for and lkpkg does not do is refused before a build, never
+    silently skipped: `depends.docker-images` (linuxkit pulls those images with its own docker
+    and saves them into the package; lkpkg's builds see only its cache). show-tag is unaffected."""
+    depends = package.spec.depends
+    if depends is not None and (depends.images or depends.from_file):
+        raise InputError(
+            f"{package.spec.display_path}: depends.docker-images is not supported by lkpkg",
+            hint="save the images into the package directory before building (e.g. skopeo copy"
+            " ... docker-archive:FILE), or build this package with linuxkit pkg build",
+        )
 
 
 def cached_image(cache: Cache, package: Package, arch: str) -> Descriptor | None:
