@@ -55,48 +55,6 @@ def repository_top(directory: Path) -> Path | None:
     return None
 
 
-def _spawn(
-    argv: Sequence[bytes],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run one git process; the single place this module starts processes."""
-    try:
-        return subprocess.run(
-            list(argv),
-            cwd=cwd,
-            env=dict(env),
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
-        )
-    except FileNotFoundError as exc:
-        raise EnvironmentProblem(
-            "git: not found; computing a package's content hash needs it installed"
-        ) from exc
-
-
-def _git_environment() -> dict[str, str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith("GIT_") or name in _KEPT_GIT_VARIABLES
-    }
-    env.update(
-        {
-            "LC_ALL": "C",
-            "GIT_PAGER": "cat",
-            "PAGER": "cat",
-            "GIT_OPTIONAL_LOCKS": "0",
-            "GIT_TERMINAL_PROMPT": "0",
-        }
-    )
-    return env
-
-
 def spawn(
     argv: Sequence[bytes | str],
     *,
