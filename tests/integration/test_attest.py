@@ -152,6 +152,9 @@ def test_sbom_and_provenance_of_a_debian_based_package(repo, base_cache, tmp_pat
             == hashlib.sha256((repo / "debby" / "Dockerfile").read_bytes()).hexdigest()
         )
         assert provenance["runDetails"]["builder"]["id"].endswith("buildah")
+        # The builder's version, as buildah itself reports it (asked independently here).
+        buildah_version = json.loads(run(["buildah", "version", "--json"]).stdout)["version"]
+        assert provenance["runDetails"]["builder"]["version"]["buildah"] == buildah_version
 
         # The SBOM lists exactly what dpkg's status says is installed, with its version.
         document = json.loads(found[SPDX])["predicate"]

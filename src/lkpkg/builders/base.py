@@ -112,3 +112,8 @@ class Builder(Protocol):
     def build(self, request: BuildRequest, out: Path) -> None:
         """Build `request` and write the image to an OCI layout at `out` as `LAYOUT_REF`."""
         ...
+
+    def version(self) -> str | None:
+        """The engine's version (for the provenance), asked once per builder; None when it
+        does not say."""
+        ...

@@ -32,6 +32,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -56,6 +57,23 @@ BUILDAH_VARIABLES = (
 )
 
 
+def parse_version(json_output: str, text_output: str = "") -> str | None:
+    """buildah's version from `buildah version --json` (its "version" field), else from
+    `buildah --version` ("buildah version 1.28.2 (image-spec ...)"); None when neither says."""
+    try:
+        doc = json.loads(json_output)
+    except json.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict):
+        value = doc.get("version")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    words = text_output.split()
+    if len(words) >= 3 and words[:2] == ["buildah", "version"]:
+        return words[2]
+    return None
+
+
 class BuildahBuilder:
     name = "buildah"
     remote = False
@@ -64,6 +82,20 @@ class BuildahBuilder:
         self.executable = executable
         self.settings = settings or EngineSettings()
         self._environ = child_environment(self.settings.environ, BUILDAH_VARIABLES)
+        self._version_lock = threading.Lock()
+        self._version: tuple[str | None] | None = None  # asked once: (answer,) once asked
+
+    def version(self) -> str | None:
+        with self._version_lock:
+            if self._version is None:
+                env = self._env()
+                answer = run_quiet(self._buildah("version", "--json"), env=env, timeout=20)
+                as_json = answer.stdout if answer.returncode == 0 else ""
+                text = ""
+                if parse_version(as_json) is None:  # an old buildah: no --json
+                    text = run_quiet(self._buildah("--version"), env=env, timeout=20).stdout
+                self._version = (parse_version(as_json, text),)
+            return self._version[0]
 
     def problem(self) -> str | None:
         if shutil.which(self.executable, path=self._environ["PATH"]) is None:

@@ -12,7 +12,9 @@ Why it looks like this:
 from __future__ import annotations
 
 import shutil
+import subprocess
 import tempfile
+import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -57,6 +59,15 @@ def _client_mode(executable: str, env: Mapping[str, str]) -> str | None:
     return None
 
 
+def parse_server_version(output: str) -> str | None:
+    """The engine's version from `docker version --format '{{.Server.Version}}'`: its one
+    non-empty line (a client that reaches no engine prints nothing there)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    if len(lines) != 1 or " " in lines[0]:
+        return None
+    return lines[0]
+
+
 class DockerBuilder:
     name = "docker"
     remote: bool
@@ -81,6 +92,22 @@ class DockerBuilder:
             self.settings.environ, DOCKER_VARIABLES, overrides=overrides
         )
         self._chosen: tuple[str, str] | None = None
+        self._version_lock = threading.Lock()
+        self._version: tuple[str | None] | None = None  # asked once: (answer,) once asked
+
+    def _server_version(self, client: str) -> subprocess.CompletedProcess[str]:
+        return run_quiet(
+            [client, "version", "--format", "{{.Server.Version}}"], env=self._env(), timeout=20
+        )
+
+    def version(self) -> str | None:
+        with self._version_lock:
+            if self._version is None:
+                client = self._client()
+                answer = self._server_version(client[0]) if client is not None else None
+                ok = answer is not None and answer.returncode == 0
+                self._version = (parse_server_version(answer.stdout) if answer and ok else None,)
+            return self._version[0]
 
     def _env(self) -> dict[str, str]:
         return self._environ
@@ -105,9 +132,7 @@ class DockerBuilder:
                 "no docker client that can drive BuildKit (need buildx, or a client older than "
                 "23.0; set LKPKG_DOCKER_CLIENT)"
             )
-        answer = run_quiet(
-            [client[0], "version", "--format", "{{.Server.Version}}"], env=self._env(), timeout=20
-        )
+        answer = self._server_version(client[0])
         if answer.returncode != 0:
             where = self.host or "the default socket"
             return f"no Docker engine answers at {where} (start dockerd or set DOCKER_HOST)"

@@ -357,7 +357,7 @@ def _facts(
         build_args=request.build_args,
         bases=bases,
         builder=builder.name,
-        builder_version=None,
+        builder_version=builder.version(),
         lkpkg_version=__version__,
         platform=request.platform,
         started=started,
