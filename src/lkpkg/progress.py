@@ -81,6 +81,9 @@ class PlainProgress:
         self._stream = stream
         self._packages: tuple[events.PlannedPackage, ...] = ()
         self._lock = threading.Lock()
+        # A package's "platforms ... (why)" line waits for its first work: a package that
+        # fails before any (a dirty push, bad credentials) ends on its one error line.
+        self._chosen: dict[int, str] = {}
 
     def __enter__(self) -> PlainProgress:
         return self
@@ -106,8 +109,11 @@ class PlainProgress:
             self._write([events.skipped_text(event)])
         elif isinstance(event, events.BlobProgress):
             return  # a line per blob would drown the lines that matter
+        elif isinstance(event, events.PlatformsChosen):
+            self._chosen[item] = PREFIX + events.describe(event)
         elif isinstance(event, events.WorkEvent):
-            self._write([PREFIX + events.describe(event)])
+            chosen = self._chosen.pop(item, None)
+            self._write([*([chosen] if chosen else []), PREFIX + events.describe(event)])
         elif isinstance(event, events.Failed):
             _print_bug(event)
             # With a single package its error is the run's last line already; saying it
