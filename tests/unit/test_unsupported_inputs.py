@@ -51,3 +51,22 @@ def test_depends_docker_images_is_refused_before_any_build(tmp_path):
     assert "depends.docker-images is not supported" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (cache / "index.json").exists()
+
+
+def test_platforms_on_a_package_without_dockerfile_is_one_line_not_a_traceback(tmp_path):
+    repo = tmp_path / "repo"
+    pkg = repo / "nodocker"
+    pkg.mkdir(parents=True)
+    (pkg / "build.yml").write_text("image: nodocker\narches:\n")  # linuxkit's arches-null shape
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a package with no Dockerfile")
+    cache = tmp_path / "cache"
+    skipped = run_lkpkg("build", "--cache", str(cache), str(pkg), cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr  # no arches: skipped, as linuxkit does
+    result = run_lkpkg(
+        "build", "--cache", str(cache), "--platforms", "linux/amd64", str(pkg), cwd=tmp_path
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "dockerfile 'Dockerfile' not found" in result.stderr

@@ -30,7 +30,7 @@ from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
 from lkpkg.package.buildinfo import image_labels
-from lkpkg.package.model import Package
+from lkpkg.package.model import Package, check_dockerfile_exists
 from lkpkg.pipeline.dependencies import cached_labels, moved
 from lkpkg.pipeline.events import (
     Attested,
@@ -221,9 +221,12 @@ def build_package(
 
 
 def refuse_unsupported(package: Package) -> None:
-    """What build.yml asks for and lkpkg does not do is refused before a build, never
-    silently skipped: `depends.docker-images` (linuxkit pulls those images with its own docker
+    """A package without its Dockerfile (linuxkit checks it only when building; `arches:`
+    null packages may have none until `--platforms` asks for a build) is refused in one line.
+    What build.yml asks for and lkpkg does not do is refused before a build, never silently
+    skipped: `depends.docker-images` (linuxkit pulls those images with its own docker
     and saves them into the package; lkpkg's builds see only its cache). show-tag is unaffected."""
+    check_dockerfile_exists(package.directory, package.spec)
     depends = package.spec.depends
     if depends is not None and (depends.images or depends.from_file):
         raise InputError(

@@ -88,7 +88,10 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
             if target in by_directory and by_directory[target] != number:
                 found.setdefault(by_directory[target], why)
         dockerfile = package.directory / package.spec.dockerfile
-        for image in from_images(dockerfile, build_args(package)):
+        # A package that will not build (build.yml lists no arches) may have no Dockerfile;
+        # one that does build is refused at its build with build.yml's own words.
+        images = from_images(dockerfile, build_args(package)) if dockerfile.is_file() else []
+        for image in images:
             repository = _repository(image)
             for other in by_repository.get(repository or "", []):
                 if other != number:
