@@ -257,7 +257,50 @@ def test_push_with_basic_auth_and_refused_credentials(
     assert refused.returncode == 4, refused.stderr
     assert wrong not in refused.stderr
     assert "config.json" in refused.stderr
-    assert refused.stderr.count("\n") == 1
+    # One line, and the hint on its own line.
+    assert refused.stderr.count("\n") == 2, refused.stderr
+    assert refused.stderr.splitlines()[1].startswith("lkpkg: hint: "), refused.stderr
+
+
+def test_wrong_credentials_fail_the_push_before_any_blob_is_sent(
+    repo, tmp_path, registry_basic, buildah_store
+):
+    package = make_tiny(repo)
+    repository = registry_basic.repo("credcheck")
+    org = f"{registry_basic.host}/{repository}"
+    bad = tmp_path / "bad-config"
+    run(["cp", "-r", str(registry_basic.docker_config), str(bad)])
+    config = json.loads((bad / "config.json").read_text())
+    wrong = "another-wrong-password"
+    import base64
+
+    config["auths"][registry_basic.host]["auth"] = base64.b64encode(
+        f"{registry_basic.username}:{wrong}".encode()
+    ).decode()
+    (bad / "config.json").write_text(json.dumps(config))
+    refused = lkpkg(
+        "push",
+        "--notrust",
+        "--cache",
+        str(tmp_path / "cache"),
+        "--org",
+        org,
+        "--platforms",
+        "linux/amd64",
+        str(package),
+        env={"DOCKER_CONFIG": str(bad)},
+        check=False,
+    )
+    assert refused.returncode == 4, refused.stderr
+    lines = refused.stderr.splitlines()
+    assert len(lines) == 2, refused.stderr
+    assert f"push to {org}/tiny refused" in lines[0], refused.stderr
+    assert lines[1].startswith("lkpkg: hint: ") and "docker login" in lines[1]
+    assert wrong not in refused.stderr
+    # Refused before anything was built or sent: the registry holds nothing of it.
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("index.json"))
+    stored = registry_basic.storage / "docker" / "registry" / "v2" / "repositories" / repository
+    assert not stored.exists()
 
 
 def test_push_through_a_token_service(repo, tmp_path, registry_token, buildah_store):

@@ -32,6 +32,9 @@ class Manifests:
         self.by_ref[tag] = self.by_ref[digest] = (data, media_type)
         return Tagged(tag, digest, len(data))
 
+    def check_push_access(self, repo: str) -> None:
+        return None
+
     def blob_exists(self, repo: str, digest: str) -> int | None:
         return None
 

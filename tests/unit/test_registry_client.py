@@ -7,6 +7,7 @@ real registry rarely takes.
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import ssl
@@ -583,3 +584,72 @@ def test_without_the_local_hash_the_size_is_still_checked(registry, connect):
         connect(registry, config=config).upload_blob(
             "lkpkg/a", sha256(b"short!"), 6, lambda: io.BytesIO(b"short!!")
         )
+
+
+# -- push access preflight ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scheme", ["basic", "bearer"])
+def test_push_access_with_a_wrong_password_fails_before_any_blob_request(registry, connect, scheme):
+    registry.auth = scheme
+    client = connect(registry, Keys({registry.host: credential(secret="wrong-secret")}))
+    with pytest.raises(AuthError) as caught:
+        client.check_push_access("lkpkg/a")
+    assert caught.value.exit_code == 4
+    assert caught.value.hint is not None and "docker login registry.test" in caught.value.hint
+    assert "wrong-secret" not in caught.value.message
+    assert "\n" not in caught.value.message
+    # Nothing was uploaded or opened, and no blob was asked for.
+    assert registry.uploads == {}
+    assert registry.count("PUT") == registry.count("PATCH") == registry.count("HEAD") == 0
+
+
+def test_push_access_with_basic_opens_one_upload_and_cancels_it(registry, connect):
+    registry.auth = "basic"
+    client = connect(registry, Keys({registry.host: credential()}))
+    client.check_push_access("lkpkg/a")
+    assert registry.count("POST", "/blobs/uploads/") == 1
+    assert registry.count("DELETE", "/blobs/uploads/") == 1
+    assert registry.uploads == {}
+    assert registry.blobs == {}
+
+
+def test_push_access_with_bearer_fetches_the_push_token_the_upload_then_reuses(registry, connect):
+    registry.auth = "bearer"
+    client = connect(registry, Keys({registry.host: credential()}))
+    client.check_push_access("lkpkg/a")
+    assert len(registry.token_requests) == 1
+    assert registry.token_requests[0].url.params.get_list("scope") == [
+        "repository:lkpkg/a:pull,push"
+    ]
+    assert [m for m, _, _ in registry.requests] == ["GET", "GET"]  # ping and the token
+    client.upload_blob("lkpkg/a", sha256(b"layer"), 5, lambda: io.BytesIO(b"layer"))
+    assert len(registry.token_requests) == 1
+
+
+def test_push_access_to_an_open_registry_costs_only_the_ping(registry, connect):
+    client = connect(registry)
+    client.check_push_access("lkpkg/a")
+    assert [(m, p) for m, p, _ in registry.requests] == [("GET", "/v2/")]
+
+
+def _jwt(claims: dict[str, Any]) -> str:
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'none'})}.{part(claims)}.c2ln"
+
+
+def test_push_access_refuses_a_token_that_grants_only_pull(registry, connect):
+    registry.auth = "bearer"
+    pull_only = _jwt({"access": [{"type": "repository", "name": "lkpkg/a", "actions": ["pull"]}]})
+
+    def token_service(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"token": pull_only, "expires_in": 300})
+
+    registry.fail(Fault("GET", "/token", respond=token_service))
+    client = connect(registry, Keys({registry.host: credential()}))
+    with pytest.raises(AuthError) as caught:
+        client.check_push_access("lkpkg/a")
+    assert "granted pull on lkpkg/a, not push" in caught.value.message
+    assert registry.uploads == {}

@@ -5,7 +5,8 @@ CLI (ko's `cmd/` is a skin over its publisher; so is lkpkg's):
 
 1. plan: order the packages by what they need (pipeline/graph), decide each one's
    platforms — before any work, so bad input costs nothing; a push also checks that every
-   package can be signed (passphrases, keys, trust server) before the first blob moves;
+   package can be signed (passphrases, keys, trust server) and that the registry accepts
+   our credentials for push on every repository before the first blob moves;
 2. run: independent packages at once on `options.jobs` threads (pipeline/schedule), each
    after everything it builds FROM succeeded; a failure blocks its dependents and nothing
    else;
@@ -339,6 +340,7 @@ def run_push(
         )
 
     try:
+        _check_push_access(plan, registries)
         outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event, push=True)
     finally:
         if pool is not None:
@@ -350,6 +352,14 @@ def run_push(
             for n, o in enumerate(outcomes)
         ),
     )
+
+
+def _check_push_access(plan: Plan, registries: Callable[[str], Registry]) -> None:
+    """Before the first blob: the registry accepts our credentials for push on every
+    repository the run pushes to (`AuthError`, exit 4, otherwise). Once per repository."""
+    repositories = dict.fromkeys((p.reference().domain, p.reference().path) for p in plan.packages)
+    for domain, path in repositories:
+        registries(domain).check_push_access(path)
 
 
 def _signer(

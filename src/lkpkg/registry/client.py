@@ -14,6 +14,7 @@ errors) and the endpoint modules:
     HEAD /v2/<name>/manifests/<ref>             head_manifest               manifests.py
     PUT  /v2/<name>/manifests/<ref>             put_manifest                manifests.py
     GET  /v2/<name>/tags/list[?n=]              list_tags                   tags.py
+    POST+DELETE /v2/<name>/blobs/uploads/       check_push_access (Basic)   access.py
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import BinaryIO
 import httpx
 
 from lkpkg.oci.tagged import Manifest, ManifestInfo
+from lkpkg.registry.access import check_push_access
 from lkpkg.registry.blobs import Blobs
 from lkpkg.registry.challenge import Keychain
 from lkpkg.registry.manifests import MANIFEST_ACCEPT, Manifests
@@ -100,6 +102,11 @@ class RegistryClient:
     def ping(self) -> str:
         """Find the scheme and the auth challenge with `GET /v2/` (once); return the base URL."""
         return self.session.ping()
+
+    def check_push_access(self, repo: str) -> None:
+        """Raise `AuthError` (exit 4) unless our credentials may push to `repo`; at most a
+        couple of requests, nothing left behind (see access.py)."""
+        check_push_access(self.session, repo)
 
     def blob_exists(self, repo: str, digest: str) -> int | None:
         """The blob's size if `repo` has it, else None."""

@@ -16,6 +16,8 @@ from lkpkg.oci.tagged import Manifest, ManifestInfo
 class Registry(Protocol):
     """What the push pipeline needs of a registry client (lkpkg.registry.client)."""
 
+    def check_push_access(self, repo: str) -> None: ...
+
     def blob_exists(self, repo: str, digest: str) -> int | None: ...
 
     def upload_blob(
