@@ -22,8 +22,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lkpkg.builders.base import Builder, EngineSettings
 from lkpkg.builders.select import builders, parse_builder_hosts
@@ -37,10 +36,10 @@ from lkpkg.pipeline import events
 from lkpkg.pipeline.building import (
     PackageResult,
     build_package,
-    choose_platforms,
-    target_platforms,
 )
-from lkpkg.pipeline.graph import PackageGraph, package_graph
+from lkpkg.pipeline.planning import Plan as Plan
+from lkpkg.pipeline.planning import RunOptions as RunOptions
+from lkpkg.pipeline.planning import plan_run as plan_run
 from lkpkg.pipeline.push import PushResult, Sign, push_package
 from lkpkg.pipeline.remote import left_to_build, names_registry
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
@@ -51,79 +50,12 @@ from lkpkg.settings import Settings
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from lkpkg.attest.attach import AttestOptions
-
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
+    from lkpkg.pipeline.registries import RegistryPool
     from lkpkg.pipeline.sign import SigningPlan
     from lkpkg.registry.protocol import Registry
 
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What to do with the packages; where and with what is `Settings`' business.
-
-    `platforms` None: each package's build.yml arches but `skip_platforms` (linuxkit's rule);
-    given, they override build.yml's arches. `releases` None: the git tags on HEAD
-    (linuxkit's default); () for none. `hash_given`: the tag was overridden (`--hash`), so a
-    dirty package may be pushed. `attest`: the SBOM and provenance each build attaches (None: both).
-    """
-
-    platforms: tuple[Platform, ...] | None = None
-    skip_platforms: tuple[str, ...] = ()
-    pull: bool = False
-    force: bool = False
-    verbose: bool = False
-    jobs: int = 1
-    allow_dirty: bool = False
-    hash_given: bool = False
-    releases: tuple[str, ...] | None = None
-    attest: AttestOptions | None = None
-
-
-@dataclass(frozen=True)
-class Plan:
-    """What a run works on: the packages in their graph, each one's platforms."""
-
-    graph: PackageGraph
-    platforms: tuple[tuple[Platform, ...], ...]
-    requested: tuple[Platform, ...] | None
-    # Why each package builds its platforms (events.PlatformsChosen's reason).
-    reasons: tuple[str, ...] = ()
-    # Left out: build.yml lists no arches and no platforms were asked for (as linuxkit does).
-    skipped: tuple[Package, ...] = ()
-
-    @property
-    def packages(self) -> tuple[Package, ...]:
-        return self.graph.packages
-
-
-def plan_run(
-    packages: Sequence[Package], options: RunOptions, labels: Sequence[str] | None = None
-) -> Plan:
-    """Order and check every package before any work (`InputError` for a cycle, or for
-    platforms a package's arches exclude). `labels` name the packages in reports (default:
-    ORG/IMAGE); a directory given twice is one package. Without `options.platforms`, a
-    package whose build.yml lists no arches (or only skipped ones) is skipped, not an error
-    (linuxkit's rule)."""
-    requested = options.platforms or None
-    skipped: tuple[Package, ...] = ()
-    if requested is None:
-        skip = options.skip_platforms
-        keep = [n for n, p in enumerate(packages) if target_platforms(p, None, skip)]
-        skipped = tuple(p for n, p in enumerate(packages) if n not in keep)
-        packages = [packages[number] for number in keep]
-        labels = None if labels is None else [labels[number] for number in keep]
-    graph = package_graph(packages, labels)
-    choices = [choose_platforms(p, requested, options.skip_platforms) for p in graph.packages]
-    return Plan(
-        graph,
-        tuple(tuple(c.platforms) for c in choices),
-        requested,
-        reasons=tuple(c.reason for c in choices),
-        skipped=skipped,
-    )
 
 
 def _image(package: Package) -> str:
@@ -205,6 +137,24 @@ def _ignore(_: int, __: events.Event) -> None:
     return None
 
 
+def _registry_pool(settings: Settings) -> RegistryPool:
+    from lkpkg.pipeline.registries import RegistryPool  # httpx only when a registry is used
+
+    return RegistryPool(settings.insecure_registries, settings.env, timeout=settings.timeout)
+
+
+def _report(
+    kind: str, plan: Plan, outcomes: Sequence[Outcome[Any]], summarise: Callable[..., Any]
+) -> RunReport:
+    return RunReport(
+        kind,
+        tuple(
+            summarise(plan, n, o.value) if isinstance(o, Succeeded) else _unfinished(plan, n, o)
+            for n, o in enumerate(outcomes)
+        ),
+    )
+
+
 def run_build(
     packages: Sequence[Package],
     options: RunOptions,
@@ -221,12 +171,9 @@ def run_build(
     plan = plan_run(packages, options, labels)
     cache = Cache(settings.cache_dir)
     builder_for = builder_for or builders_for(settings)
-    pool = None
-    if registries is None and any(names_registry(p) for p in plan.packages):
-        from lkpkg.pipeline.registries import RegistryPool
-
-        pool = RegistryPool(settings.insecure_registries, settings.env, timeout=settings.timeout)
-        registries = pool
+    wanted = registries is None and any(names_registry(p) for p in plan.packages)
+    pool = _registry_pool(settings) if wanted else None
+    registries = registries or pool
 
     def work(number: int, emit: events.Emit) -> PackageResult:
         package = plan.packages[number]
@@ -257,13 +204,7 @@ def run_build(
     finally:
         if pool is not None:
             pool.close()
-    return RunReport(
-        "build",
-        tuple(
-            _built(plan, n, o.value) if isinstance(o, Succeeded) else _unfinished(plan, n, o)
-            for n, o in enumerate(outcomes)
-        ),
-    )
+    return _report("build", plan, outcomes, _built)
 
 
 def run_push(
@@ -312,10 +253,7 @@ def run_push(
     git_tags = functools.lru_cache(maxsize=None)(tags_at)
     pool = None
     if registries is None:
-        from lkpkg.pipeline.registries import RegistryPool
-
-        pool = RegistryPool(settings.insecure_registries, settings.env, timeout=settings.timeout)
-        registries = pool
+        registries = pool = _registry_pool(settings)
 
     def work(number: int, emit: events.Emit) -> PushResult:
         package = plan.packages[number]
@@ -345,13 +283,7 @@ def run_push(
     finally:
         if pool is not None:
             pool.close()
-    return RunReport(
-        "push",
-        tuple(
-            _pushed(plan, n, o.value) if isinstance(o, Succeeded) else _unfinished(plan, n, o)
-            for n, o in enumerate(outcomes)
-        ),
-    )
+    return _report("push", plan, outcomes, _pushed)
 
 
 def _check_push_access(plan: Plan, registries: Callable[[str], Registry]) -> None:
