@@ -38,6 +38,20 @@ def git(repo: Path, *args: str) -> str:
     return run(["git", "-C", str(repo), *args], env=env).stdout.strip()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_mounts_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """containers-storage keeps a store's overlay directory (and a killed build's container)
+    mounted after buildah exits; the tests make stores under their own directories, so at the
+    end every mount below the session's base directory is undone: pytest can then remove the
+    directories, and the machine keeps no mount of ours. Torn down last (defined first)."""
+    yield
+    base = str(tmp_path_factory.getbasetemp())
+    points = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    ours = [p for p in points if p == base or p.startswith(base + "/")]
+    for point in sorted(set(ours), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True, check=False)
+
+
 @pytest.fixture(scope="session")
 def base_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A cache holding the Debian base for amd64 and arm64, made once per session by mkbase."""
