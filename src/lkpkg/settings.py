@@ -22,11 +22,13 @@ from types import MappingProxyType
 from lkpkg.builders.base import EngineSettings
 from lkpkg.cache.layout import default_cache_dir
 from lkpkg.errors import InputError
+from lkpkg.package.deptag import TagMode
 
 # Read here (LINUXKIT_CACHE, DOCKER_HOST and LKPKG_DOCKER_CLIENT through their modules'
 # resolvers); the CLI also lets click read LKPKG_BUILDER, LKPKG_PROGRESS, LKPKG_NOTRUST,
 # LKPKG_SIGN_KEY and LKPKG_INSECURE_REGISTRIES as flag defaults.
 SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"
+TAG_MODE_ENV = "LKPKG_TAG_MODE"
 
 BUILDER_CHOICES = ("auto", "buildah", "docker")
 PROGRESS_CHOICES = ("auto", "rich", "plain")
@@ -110,3 +112,12 @@ def resolve_settings(
         timeout=timeout,
         env=MappingProxyType(dict(env)),
     )
+
+
+def resolve_tag_mode(flag: str | None, env: Mapping[str, str]) -> TagMode:
+    """`--tag-mode` if given, else $LKPKG_TAG_MODE, else `tree` (linuxkit's tag): what every
+    command that computes tags passes to `load_packages` (package/deptag)."""
+    if flag:
+        return TagMode.parse(flag)
+    value = env.get(TAG_MODE_ENV, "")
+    return TagMode.parse(value, TAG_MODE_ENV) if value.strip() else TagMode.TREE

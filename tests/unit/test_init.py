@@ -232,7 +232,7 @@ def host(argv: list[str]) -> list[str]:
     if argv[0] not in ("build", "push") or "--platforms" in argv:
         return argv
     at = 1
-    while at < len(argv) and argv[at] in ("--org", "--hash", "--notrust"):
+    while at < len(argv) and argv[at] in ("--org", "--hash", "--tag-mode", "--notrust"):
         at += 1 if argv[at] == "--notrust" else 2
     return [*argv[:at], "--platforms", HOST, *argv[at:]]
 
@@ -257,6 +257,9 @@ def package(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
             ["push", "--org", "wombat", "--hash", "foo", "--notrust", "."],
         ),
         (("ORG=wombat", "HASH=foo", "tag"), ["build", "--org", "wombat", "--hash", "foo", "."]),
+        (("TAG_MODE=deps", "tag"), ["build", "--tag-mode", "deps", "."]),
+        (("TAG_MODE=deps", "NOTRUST=1", "push"), ["push", "--tag-mode", "deps", "--notrust", "."]),
+        (("TAG_MODE=deps", "show-tag"), ["show-tag", "--tag-mode", "deps", "."]),
         (("show-tag",), ["show-tag", "."]),
         (
             ("ORG=w", "HASH=h", "NOTRUST=1", "show-tag"),
@@ -374,6 +377,7 @@ def test_the_tree_runs_lkpkg_once_over_every_package(fake_lkpkg, tmp_path, capsy
         (("ORG=w", "NOTRUST=1", "push"), ["push", "--org", "w", "--notrust", "a", "b", "c"]),
         (("HASH=foo", "forcepush"), ["push", "--hash", "foo", "--force", "a", "b", "c"]),
         (("ORG=w", "show-tag"), ["show-tag", "--org", "w", "a", "b", "c"]),
+        (("TAG_MODE=deps", "build"), ["build", "--tag-mode", "deps", "a", "b", "c"]),
         (("LKPKG_DIRS=c a", "show-tag"), ["show-tag", "c", "a"]),
     ]
     for args, argv in cases:

@@ -30,6 +30,8 @@ from lkpkg.cli.common import (
     push_options,
     run_options,
     settings,
+    tag_mode_of,
+    tag_mode_option,
 )
 from lkpkg.cli.showtag import resolve_org_and_hash
 from lkpkg.errors import InputError, LkpkgError, PackagesFailed, exit_code_for
@@ -75,6 +77,7 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         raise InputError("--hash-commit: cannot build from a commit other than HEAD (as linuxkit)")
     force_dirty, network = flags.pop("force_dirty"), flags.pop("network")
     disable_cache = flags.pop("disable_cache")
+    mode = tag_mode_of(flags.pop("tag_mode"))
     resolved = settings(**flags)
     packages = load_packages(
         list(directories),
@@ -87,16 +90,17 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
         network=network,
         disable_cache=disable_cache,
         force_dirty=force_dirty,
+        tag_mode=mode,
     )
     labels = [os.path.normpath(d) for d in directories]
     if dry_run:
         _dry_run(command, packages, options, labels)
         return
-    mode = choose_mode(resolved.progress)
+    progress = choose_mode(resolved.progress)
     run = run_push if command == "push" else run_build
-    with make_progress(mode) as display:
+    with make_progress(progress) as display:
         report = run(packages, options, resolved, on_event=display, labels=labels)
-    finish(report, json_output=json_output, rich=mode == "rich")
+    finish(report, json_output=json_output, rich=progress == "rich")
 
 
 def _dry_run(command: str, packages: Sequence[Any], options: Any, labels: Sequence[str]) -> None:
@@ -255,12 +259,14 @@ def push(directories: Sequence[Path], **kwargs: Any) -> None:
 @cache_option
 @click.option("--org", help="The org of a PKGDIR (may carry a registry: localhost:5000/wombat).")
 @click.option("--hash", "hash_", help="The hash of a PKGDIR's tag.")
+@tag_mode_option
 @click.argument("target")
 def manifest(
     insecure: Sequence[str],
     cache_dir: Path | None,
     org: str | None,
     hash_: str | None,
+    tag_mode: str | None,
     target: str,
 ) -> None:
     """Rebuild the index ORG/IMAGE:HASH from the HASH-ARCH tags in the registry.
@@ -277,7 +283,8 @@ def manifest(
 
     if Path(target).is_dir():
         org, hash_ = resolve_org_and_hash(org, hash_, False, dict(os.environ))
-        package = load_packages([Path(target)], org=org, hash_override=hash_)[0]
+        mode = tag_mode_of(tag_mode)
+        package = load_packages([Path(target)], org=org, hash_override=hash_, tag_mode=mode)[0]
         ref = package.reference()
     else:
         if org is not None or hash_ is not None:

@@ -13,12 +13,14 @@ import click
 from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
+from lkpkg.package.deptag import TagMode
 from lkpkg.platforms import validate_platform
 from lkpkg.settings import (
     BUILDER_CHOICES,
     PROGRESS_CHOICES,
     Settings,
     resolve_settings,
+    resolve_tag_mode,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,6 +59,11 @@ def settings(**flags: Any) -> Settings:
     """This command's settings: its flags (click already folded in their LKPKG_* variables),
     then the environment, read here once."""
     return resolve_settings(os.environ, **flags)
+
+
+def tag_mode_of(flag: str | None) -> TagMode:
+    """--tag-mode, else $LKPKG_TAG_MODE (settings.resolve_tag_mode), for load_packages."""
+    return resolve_tag_mode(flag, os.environ)
 
 
 def echo_err(message: str) -> None:
@@ -174,7 +181,14 @@ builder_host_option = click.option(
     "natively; repeatable.",
 )
 
+tag_mode_option = click.option(
+    "--tag-mode",
+    type=click.Choice(["tree", "deps"], case_sensitive=False),
+    help="tree: HASH is the package's tree (linuxkit's); deps: also folds in its dependencies' "
+    "(@lkt:pkg:, FROM a sibling) so a new base rebuilds them. Default $LKPKG_TAG_MODE, else tree.",
+)
 package_options = options(
+    tag_mode_option,
     click.option(
         "--org",
         envvar="LINUXKIT_PKG_ORG",

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import insecure_option, notrust_option, trust_ca_option
+from lkpkg.cli.common import (
+    insecure_option,
+    notrust_option,
+    tag_mode_of,
+    tag_mode_option,
+    trust_ca_option,
+)
 from lkpkg.errors import LkpkgError
 from lkpkg.pipeline.registries import RegistryPool
 
@@ -29,6 +35,7 @@ from lkpkg.pipeline.registries import RegistryPool
     help="Move references to this package's repository to its current tag first; repeatable.",
 )
 @click.option("--org", help="The org of the --update packages (as for show-tag).")
+@tag_mode_option
 @notrust_option
 @click.option(
     "--key",
@@ -51,6 +58,7 @@ def pin(
     check: bool,
     update_dirs: Sequence[Path],
     org: str | None,
+    tag_mode: str | None,
     notrust: bool,
     key: Path | None,
     unverified: bool,
@@ -81,7 +89,7 @@ def pin(
     policy.check("pin")
     updates = {}
     if update_dirs:
-        for package in load_packages(list(update_dirs), org=org):
+        for package in load_packages(list(update_dirs), org=org, tag_mode=tag_mode_of(tag_mode)):
             ref = package.reference()
             updates[ref.name] = ref
     registries = RegistryPool(insecure, os.environ)

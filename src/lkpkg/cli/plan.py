@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import dirs_argument, insecure_option, parse_platforms
+from lkpkg.cli.common import (
+    dirs_argument,
+    insecure_option,
+    parse_platforms,
+    tag_mode_of,
+    tag_mode_option,
+)
 from lkpkg.errors import InputError
 
 
@@ -41,6 +47,7 @@ from lkpkg.errors import InputError
     is_flag=True,
     help="Do not ask the registry: plan every package and platform (to draw the tree).",
 )
+@tag_mode_option
 @insecure_option
 @dirs_argument
 def plan(
@@ -50,6 +57,7 @@ def plan(
     wave: int | None,
     gitlab_include: str | None,
     no_registry: bool,
+    tag_mode: str | None,
     insecure: Sequence[str],
     directories: Sequence[Path],
 ) -> None:
@@ -77,7 +85,7 @@ def plan(
     if wave is not None and fmt != "github":
         raise InputError("--wave goes with --format github (the other formats hold every wave)")
     given = {d.resolve(): str(d).rstrip("/") or "." for d in directories}
-    packages = load_packages(list(directories), org=org)
+    packages = load_packages(list(directories), org=org, tag_mode=tag_mode_of(tag_mode))
     graph = package_graph(packages)
     registries = RegistryPool(insecure, os.environ)
 

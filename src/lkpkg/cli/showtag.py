@@ -13,7 +13,14 @@ from pathlib import Path
 
 import click
 
-from lkpkg.cli.common import cache_option, dirs_argument, insecure_option, open_cache
+from lkpkg.cli.common import (
+    cache_option,
+    dirs_argument,
+    insecure_option,
+    open_cache,
+    tag_mode_of,
+    tag_mode_option,
+)
 from lkpkg.errors import InputError
 from lkpkg.package.model import BUILD_YML, Package, load_packages
 from lkpkg.reference import Reference
@@ -89,6 +96,7 @@ def resolve_org_and_hash(
     help="Exit 1, one line each, when an image was built on a dependency (@lkt:pkg:) whose "
     "tag has moved since; reads the cache and, when --org names a registry host, the registry.",
 )
+@tag_mode_option
 @cache_option
 @insecure_option
 @dirs_argument
@@ -105,6 +113,7 @@ def show_tag(
     _disable_cache: bool | None,
     canonical: bool,
     check: bool,
+    tag_mode: str | None,
     cache_dir: Path | None,
     insecure: Sequence[str],
     directories: Sequence[Path],
@@ -135,6 +144,7 @@ def show_tag(
         tag_template=tag_template,
         check_dockerfile=False,
         force_dirty=force_dirty,
+        tag_mode=tag_mode_of(tag_mode),
     )
     for package in packages:
         # linuxkit prints ORG + "/" + IMAGE + ":" + TAG as they are, not normalised.

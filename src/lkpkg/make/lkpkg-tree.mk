@@ -14,7 +14,7 @@
 #   make -C pkg forcetag, forcepush        build again even if the cache has the images
 #   DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=... make -C pkg    push and sign them all
 #
-# Variables are those of lkpkg.mk (ORG, HASH, NOTRUST, PLATFORMS, LKPKG, LKPKG_FLAGS);
+# Variables are those of lkpkg.mk (ORG, HASH, TAG_MODE, NOTRUST, PLATFORMS, LKPKG, LKPKG_FLAGS);
 # LKPKG_DIRS='a b' picks packages by hand. Directory names must not contain whitespace.
 
 ifeq ($(origin LKPKG_DIRS),undefined)

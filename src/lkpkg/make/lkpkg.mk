@@ -18,6 +18,8 @@
 # Variables (an empty one adds no flag):
 #   ORG          --org ORG (may carry a registry: localhost:5000/wombat)
 #   HASH         --hash HASH
+#   TAG_MODE     --tag-mode TAG_MODE: `deps` folds each package's dependencies' hashes into its
+#                tag, so a new base rebuilds what is built on it (default: tree, linuxkit's tag)
 #   NOTRUST      any non-empty value: --notrust (push without Docker Content Trust)
 #   PLATFORMS    --platforms linux/amd64,linux/arm64 (default: the host's arch, passed
 #                explicitly: `make tag`/`push` build the machine's arch, as the seed's did,
@@ -63,7 +65,8 @@ lkpkg_option = $(if $(strip $(2)), $(1) $(call lkpkg_quote,$(2)))
 # (a '$' there is text, not a make reference to expand).
 lkpkg_var = $(if $(filter environment,$(firstword $(origin $(1)))),$(value $(1)),$($(1)))
 lkpkg_org = $(call lkpkg_option,--org,$(call lkpkg_var,ORG))
-lkpkg_hash = $(call lkpkg_option,--hash,$(call lkpkg_var,HASH))
+lkpkg_hash = $(call lkpkg_option,--hash,$(call lkpkg_var,HASH))$(lkpkg_tag_mode)
+lkpkg_tag_mode = $(call lkpkg_option,--tag-mode,$(call lkpkg_var,TAG_MODE))
 lkpkg_notrust = $(if $(strip $(call lkpkg_var,NOTRUST)), --notrust)
 # The host's GOARCH, from the kernel's machine name (x86_64 → amd64, aarch64 → arm64, ...).
 lkpkg_host_arch = $(or $(strip $(foreach m,x86_64:amd64 aarch64:arm64 arm64:arm64 armv7l:arm \

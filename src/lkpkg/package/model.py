@@ -25,11 +25,12 @@ from lkpkg.package.buildargs import (
     read_build_arg_file,
 )
 from lkpkg.package.buildyml import BuildSpec, parse_build_yml, tag_template_problem
+from lkpkg.package.deptag import TagMode, fold_run
 from lkpkg.package.git import GitHead, head, repository_top
 from lkpkg.package.treehash import TreeHash, combine, tree_hashes
 from lkpkg.reference import Reference, is_valid_tag, validate_org
 
-__all__ = ["BUILD_YML", "GitHead", "Package", "load_packages"]
+__all__ = ["BUILD_YML", "GitHead", "Package", "TagMode", "load_packages"]
 
 BUILD_YML = "build.yml"
 
@@ -52,6 +53,9 @@ class Package:
     # `ORG/IMAGE:TAG` of each package its `@lkt:` build args name, as resolved for this run
     # (recorded in the image, pipeline/dependencies.py, to say when one has moved since).
     dependencies: tuple[str, ...] = ()
+    # The content hash HASH comes from (tree, extra sources, with --tag-mode=deps the
+    # dependencies' too), whatever --hash says: what a dependent folds in (package/deptag).
+    content: TreeHash | None = None
 
     @property
     def tag(self) -> str:
@@ -112,6 +116,7 @@ def load_packages(
     network: bool | None = None,
     disable_cache: bool | None = None,
     force_dirty: bool = False,
+    tag_mode: TagMode = TagMode.TREE,
     _resolving: frozenset[Path] = frozenset(),
 ) -> list[Package]:
     """Load packages in argument order, hashing them all in one batch.
@@ -122,7 +127,8 @@ def load_packages(
     package, instead of the package's own. `check_dockerfile=False` is for `show-tag`, which
     needs only build.yml and git. `build_arg_files` (`--build-arg-file`) add build args to
     every package, overriding build.yml's. `network`, `disable_cache` override build.yml's;
-    `force_dirty` treats every package as dirty.
+    `force_dirty` treats every package as dirty. `tag_mode=TagMode.DEPS` folds each
+    package's dependencies' hashes into its own (package/deptag; opt-in, never linuxkit's).
     """
     if org is not None:
         validate_org(org)
@@ -183,12 +189,32 @@ def load_packages(
             combined.dirty,
             head_,
             tag_template=tag_template,
+            content=combined,
         )
         # Catch a tag template or org that yields an invalid reference before any work.
         package.reference()
         packages.append(package)
     extra = [arg for path in build_arg_files for arg in read_build_arg_file(path)]
-    return _with_build_args(packages, _resolving | {p.directory for p in packages}, extra)
+    resolving = _resolving | {p.directory for p in packages}
+    wanted, known = _dependencies(packages, resolving, extra, tag_mode)
+    if tag_mode is TagMode.DEPS:
+
+        def load(dirs: list[Path], now: frozenset[Path]) -> list[Package]:
+            return load_packages(dirs, check_dockerfile=False, tag_mode=tag_mode, _resolving=now)
+
+        # The build args first name dependencies by their tree tags: what FROM lines need to
+        # find sibling packages (by repository); they are resolved again once folded.
+        first = _resolve_args(packages, wanted, known)
+        packages = fold_run(
+            first,
+            known,
+            build_yml=build_yml,
+            org=org,
+            hash_overridden=hash_override is not None,
+            resolving=resolving,
+            load=load,
+        )
+    return _resolve_args(packages, wanted, known)
 
 
 def check_dockerfile_exists(directory: Path, spec: BuildSpec) -> None:
@@ -206,14 +232,21 @@ def check_dockerfile_exists(directory: Path, spec: BuildSpec) -> None:
         )
 
 
-def _with_build_args(
-    packages: list[Package], resolving: frozenset[Path], extra: Sequence[BuildArg]
-) -> list[Package]:
-    """Resolve every `@lkt:` build arg (buildargs): packages of this run by what the run calls
-    them, others by loading them (in one batch, with their own org and hash, as linuxkit
-    does). `extra` (from --build-arg-file) follows build.yml's args and so overrides them."""
+_Wanted = dict[Path, list[tuple[BuildArg, list[Path]]]]
+
+
+def _dependencies(
+    packages: list[Package],
+    resolving: frozenset[Path],
+    extra: Sequence[BuildArg],
+    tag_mode: TagMode,
+) -> tuple[_Wanted, dict[Path, Package]]:
+    """Every `@lkt:` build arg of each package (buildargs) with the directories it names,
+    and the packages those are: of this run by what the run calls them, others by loading
+    them (in one batch, with their own org and hash, as linuxkit does). `extra` (from
+    --build-arg-file) follows build.yml's args and so overrides them."""
     by_directory = {p.directory: p for p in packages}
-    wanted: dict[Path, list[tuple[BuildArg, list[Path]]]] = {}
+    wanted: _Wanted = {}
     outside: list[Path] = []
     for package in packages:
         spec = package.spec
@@ -238,8 +271,21 @@ def _with_build_args(
                     )
                 outside.append(target)
     if outside:
-        loaded = load_packages(outside, check_dockerfile=False, _resolving=resolving | set(outside))
+        loaded = load_packages(
+            outside,
+            check_dockerfile=False,
+            tag_mode=tag_mode,
+            _resolving=resolving | set(outside),
+        )
         by_directory.update({p.directory: p for p in loaded})
+    return wanted, by_directory
+
+
+def _resolve_args(
+    packages: Sequence[Package], wanted: _Wanted, by_directory: dict[Path, Package]
+) -> list[Package]:
+    """`packages` with their `@lkt:` build args naming the tags `by_directory` gives."""
+    by_directory = {**by_directory, **{p.directory: p for p in packages}}
     resolved: list[Package] = []
     for package in packages:
         args: list[tuple[str, str]] = []
