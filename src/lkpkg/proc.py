@@ -18,7 +18,6 @@ from __future__ import annotations
 import atexit
 import collections
 import contextlib
-import ctypes
 import fnmatch
 import os
 import shutil
@@ -106,6 +105,8 @@ _live_lock = threading.Lock()
 
 
 def _load_prctl() -> Callable[..., int] | None:
+    import ctypes  # here: most commands never start a tool (ctypes costs ~1 ms to import)
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
     except OSError:
@@ -114,8 +115,19 @@ def _load_prctl() -> Callable[..., int] | None:
     return prctl
 
 
-# Looked up once, before any fork: the child must only call it, never load anything.
-_prctl = _load_prctl()
+# Looked up once, by the parent before its first fork (`_popen`): the child must only call
+# it, never load anything.
+_prctl: Callable[..., int] | None = None
+_prctl_loaded = False
+_prctl_lock = threading.Lock()
+
+
+def _ensure_prctl() -> None:
+    global _prctl, _prctl_loaded
+    with _prctl_lock:
+        if not _prctl_loaded:
+            _prctl = _load_prctl()
+            _prctl_loaded = True
 
 
 # PR_SET_PDEATHSIG reaches only the process it is set on, and a tool's own children (buildah's
@@ -176,6 +188,7 @@ def _popen(
 ) -> subprocess.Popen[bytes]:
     if shutil.which(argv[0], path=env.get("PATH")) is None:
         raise FileNotFoundError(argv[0])
+    _ensure_prctl()
     return subprocess.Popen(  # type: ignore[call-overload, no-any-return]
         ["/bin/sh", "-c", _SUPERVISOR, "lkpkg-child", *argv],
         stdin=subprocess.DEVNULL,

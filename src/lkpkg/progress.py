@@ -22,33 +22,52 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import Protocol, TextIO
-
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.spinner import Spinner
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from lkpkg.errors import LkpkgError
 from lkpkg.pipeline import events
 from lkpkg.settings import PROGRESS_CHOICES
+
+if TYPE_CHECKING:
+    # rich is imported where the live table is made: a plain run (logs, CI, pipes) never
+    # loads it (about 15 ms of every start-up).
+    from rich.console import Console, RenderableType
 
 PROGRESS_MODES = PROGRESS_CHOICES
 PREFIX = "lkpkg: "
 _DIGEST = re.compile(r"sha256:([0-9a-f]{12})[0-9a-f]{52}")
 
 
-def choose_mode(requested: str, stream: TextIO | None = None) -> str:
+def choose_mode(
+    requested: str, stream: TextIO | None = None, env: Mapping[str, str] | None = None
+) -> str:
     """`rich` or `plain`: `auto` is rich only when `stream` (stderr) is a terminal that can
-    redraw (not TERM=dumb, as in an editor's shell)."""
+    redraw (not TERM=dumb, as in an editor's shell). `env` is the environment rich judges
+    by (TERM, FORCE_COLOR, TTY_COMPATIBLE...: the settings' `env`; None: rich reads it)."""
     if requested != "auto":
         return requested
-    console = Console(file=stream if stream is not None else sys.stderr)
+    file = stream if stream is not None else sys.stderr
+    if env is not None and not _may_be_terminal(file, env):
+        return "plain"
+    from rich.console import Console
+
+    console = Console(file=file, _environ=env)
     return "rich" if console.is_terminal and not console.is_dumb_terminal else "plain"
+
+
+def _may_be_terminal(file: TextIO, env: Mapping[str, str]) -> bool:
+    """False where rich's `Console.is_terminal` is False for sure, decided without importing
+    rich (about 15 ms of every start-up): `file` is no tty, and neither TTY_COMPATIBLE=1 nor
+    FORCE_COLOR makes rich treat it as one."""
+    if env.get("TTY_COMPATIBLE") == "1" or env.get("FORCE_COLOR"):
+        return True
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed file
+        return False
 
 
 class Progress(Protocol):
@@ -193,6 +212,9 @@ class RichProgress:
     """
 
     def __init__(self, console: Console | None = None) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self._console = console or Console(stderr=True)
         self._packages: tuple[events.PlannedPackage, ...] = ()
         self._push = False
@@ -235,6 +257,8 @@ class RichProgress:
                 self._rows = [[Row(p.name, arch) for arch in p.arches] for p in event.packages]
                 self._live.transient = len(event.packages) > 1
         elif isinstance(event, events.Skipped):
+            from rich.text import Text
+
             self._print(Text(events.skipped_text(event)))
         elif isinstance(event, events.WorkEvent):
             self._work(item, event)
@@ -283,6 +307,8 @@ class RichProgress:
                 if row.state != DONE:
                     row.set(FAILED, "failed" if row.started is not None else "not attempted")
         if len(self._packages) > 1:
+            from rich.text import Text
+
             lines = Text(f"✗ {self._packages[item].subject}: {event.message}", style="red")
             for line in event.tail:
                 lines.append(f"\n  | {line}", style="dim")
@@ -291,6 +317,11 @@ class RichProgress:
             self._print(lines)
 
     def _render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.spinner import Spinner
+        from rich.table import Table
+        from rich.text import Text
+
         now = time.monotonic()
         rows = self.rows()  # a snapshot: the rows change under other threads
         # Busiest first, then the most recent news: with more rows than the terminal has

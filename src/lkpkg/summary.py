@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
-
-from rich import box
-from rich.console import Console
-from rich.measure import Measurement
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, Any
 
 from lkpkg.pipeline.report import PackageReport, RunReport
+
+if TYPE_CHECKING:
+    # rich is imported only to draw the table on a terminal: logs and pipes never load it.
+    from rich.console import Console
+    from rich.table import Table
 
 _TREE_TAG = re.compile(r"([0-9a-f]{12})[0-9a-f]{28}(-dirty)?")
 
@@ -81,6 +80,10 @@ def _short_tag(tag: str) -> str:
 
 def summary_table(summaries: Sequence[PackageReport], *, push: bool) -> Table:
     """The summary as a rich table (for a terminal; full tags are on stdout and in --json)."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
     styles = {"built": "green", "skipped": "cyan", "failed": "bold red", "blocked": "red"}
     table = Table(box=box.SIMPLE_HEAD, header_style="bold", pad_edge=False)
     columns = _columns(summaries, push)
@@ -102,6 +105,8 @@ def summary_table(summaries: Sequence[PackageReport], *, push: bool) -> Table:
 def fits(console: Console, table: Table) -> bool:
     """Whether `table` shows every column at `console`'s width (rich drops the columns that
     do not fit; then the aligned text, which never cuts, is printed instead)."""
+    from rich.measure import Measurement
+
     unbounded = console.options.update(width=1 << 16)
     return Measurement.get(console, unbounded, table).minimum <= console.width
 

@@ -96,7 +96,7 @@ def _run(command: str, directories: Sequence[Path], flags: dict[str, Any]) -> No
     if dry_run:
         _dry_run(command, packages, options, labels)
         return
-    progress = choose_mode(resolved.progress)
+    progress = choose_mode(resolved.progress, env=resolved.env)
     run = run_push if command == "push" else run_build
     with make_progress(progress) as display:
         report = run(packages, options, resolved, on_event=display, labels=labels)

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lkpkg.builders.base import Builder, EngineSettings
-from lkpkg.builders.select import builders, parse_builder_hosts
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import BuildError, LkpkgError
 from lkpkg.oci.model import Platform
@@ -117,18 +116,30 @@ def execute(
 
 
 def builders_for(settings: Settings) -> Callable[[Platform], Builder]:
-    """The builder per platform, safe to ask from several threads (each made and checked once)."""
+    """The builder per platform, safe to ask from several threads (each made and checked once).
+
+    The builders' modules are imported on the first call: a run with everything cached
+    (a no-op build, a re-push) never loads them. `--builder-host` is checked now."""
     engines = EngineSettings(
         environ=settings.env,
         docker_host=settings.docker_host,
         docker_client=settings.docker_client,
     )
-    choose = builders(settings.builder, parse_builder_hosts(settings.builder_hosts), engines)
+    hosts: dict[str, str] = {}
+    if settings.builder_hosts:
+        from lkpkg.builders.select import parse_builder_hosts
+
+        hosts = parse_builder_hosts(settings.builder_hosts)  # bad input fails before any work
     lock = threading.Lock()
+    chosen: list[Callable[[Platform], Builder]] = []
 
     def builder_for(platform: Platform) -> Builder:
         with lock:
-            return choose(platform)
+            if not chosen:
+                from lkpkg.builders.select import builders
+
+                chosen.append(builders(settings.builder, hosts, engines))
+            return chosen[0](platform)
 
     return builder_for
 
@@ -224,31 +235,10 @@ def run_push(
     `registries` gives the client for a registry host (default: a `RegistryPool` over
     `settings`, closed at the end).
     """
-    # Imported here: signing pulls in cryptography and notary code that build never needs.
-    from lkpkg.pipeline.sign import plan_signing
-    from lkpkg.trust.config import DCTSettings
-    from lkpkg.trust.cosign import PASSPHRASE_ENV as COSIGN_PASSWORD
-
     plan = plan_run(packages, options, labels)
     cache = Cache(settings.cache_dir)
     builder_for = builder_for or builders_for(settings)
-    dct = DCTSettings.from_environment(settings.env)
-    signing = [
-        plan_signing(
-            package.reference(),
-            dct=None if settings.notrust or package.spec.disable_content_trust else dct,
-            sign_key=settings.sign_key,
-            cosign_passphrase=settings.env.get(COSIGN_PASSWORD),
-            trust_ca=settings.trust_ca,
-        )
-        for package in plan.packages
-    ]
-    # The cosign key also signs each arch's attestations (`cosign attest`'s layout).
-    attest_key = None
-    if settings.sign_key is not None:
-        from lkpkg.trust.cosign import load_private_key
-
-        attest_key = load_private_key(settings.sign_key, settings.env.get(COSIGN_PASSWORD))
+    signing, attest_key = _plan_signing(plan, settings)
     # Every package of a repository asks for the same commit's tags: git runs once per commit.
     git_tags = functools.lru_cache(maxsize=None)(tags_at)
     pool = None
@@ -294,13 +284,52 @@ def _check_push_access(plan: Plan, registries: Callable[[str], Registry]) -> Non
         registries(domain).check_push_access(path)
 
 
+def _plan_signing(
+    plan: Plan, settings: Settings
+) -> tuple[list[SigningPlan | None], ec.EllipticCurvePrivateKey | None]:
+    """Each package's signing plan (None: nothing to sign) and the cosign key for
+    attestations, every signature checked ready before anything is pushed."""
+    dct_wanted = not settings.notrust and any(
+        not package.spec.disable_content_trust for package in plan.packages
+    )
+    if not dct_wanted and settings.sign_key is None:
+        # Nothing signs (`--notrust`): the trust code, notary's and cryptography's, is not
+        # even imported (about a fifth of a re-push's start-up).
+        return [None] * len(plan.packages), None
+    from lkpkg.pipeline.sign import plan_signing
+    from lkpkg.trust.config import DCTSettings
+    from lkpkg.trust.cosign import PASSPHRASE_ENV as COSIGN_PASSWORD
+
+    dct = DCTSettings.from_environment(settings.env)
+    signing: list[SigningPlan | None] = [
+        plan_signing(
+            package.reference(),
+            dct=None if settings.notrust or package.spec.disable_content_trust else dct,
+            sign_key=settings.sign_key,
+            cosign_passphrase=settings.env.get(COSIGN_PASSWORD),
+            trust_ca=settings.trust_ca,
+        )
+        for package in plan.packages
+    ]
+    # The cosign key also signs each arch's attestations (`cosign attest`'s layout).
+    attest_key = None
+    if settings.sign_key is not None:
+        from lkpkg.trust.cosign import load_private_key
+
+        attest_key = load_private_key(settings.sign_key, settings.env.get(COSIGN_PASSWORD))
+    return signing, attest_key
+
+
 def _signer(
-    plan: SigningPlan,
+    plan: SigningPlan | None,
     registry: Registry,
     package: Package,
     cache: Cache,
     attest_key: ec.EllipticCurvePrivateKey | None,
-) -> Sign:
+) -> Sign | None:
+    if plan is None:
+        return None
+
     def sign(written: Sequence[Tagged]) -> tuple[str, ...]:
         from lkpkg.pipeline.sign import sign_items
 
