@@ -31,6 +31,7 @@ from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
 from lkpkg.package.buildinfo import image_labels
 from lkpkg.package.model import Package, check_dockerfile_exists
+from lkpkg.pipeline import reuse
 from lkpkg.pipeline.dependencies import cached_labels, moved
 from lkpkg.pipeline.events import (
     Attested,
@@ -202,12 +203,28 @@ def build_package(
             continue
         refuse_unsupported(package)
         builder = builder_for(platform)
+        inputs = reuse.build_inputs(
+            package,
+            platform,
+            cache,
+            builder,
+            args=build_args(package, source_date_epoch=source_date_epoch),
+            labels=_labels(package),
+            timestamp=_epoch(package, source_date_epoch),
+        )
+        reused = None if force else reuse.reuse_other_org(cache, arch_ref, inputs, emit)
+        if reused is not None:
+            if reused.attestation is not None:
+                attestations[reused.image.digest] = reused.attestation
+            results.append(PlatformResult(platform, reused.image, built=False))
+            continue
         if not builder.remote:
             require_buildable(platform)
         emit(BuildStarted(arch_ref, platform.architecture, builder.name))
         built, facts = _build_one(
             package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch
         )
+        reuse.record_build_key(cache, arch_ref, built, inputs, facts)
         emit(Built(arch_ref, platform.architecture, built.digest))
         made = _attest(cache, package, platform, built, facts, attest)
         if made is not None:

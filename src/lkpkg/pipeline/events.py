@@ -62,6 +62,15 @@ class CacheHit(ArchEvent):
 
 
 @dataclass(frozen=True)
+class ReusedFromOrg(CacheHit):
+    """`reference` (TAG-ARCH) was missing, but the cache held an image built from the same
+    inputs as `built_as` (another org's TAG-ARCH, pipeline/reuse.py): the ref now names it,
+    `digest`; not rebuilt. A `CacheHit` for every display that does not tell them apart."""
+
+    built_as: Reference
+
+
+@dataclass(frozen=True)
 class DependencyMoved(ArchEvent):
     """`reference` (TAG-ARCH) was built on `built_on`; its dependency `dependency` (ORG/IMAGE)
     is now `now`: the image is stale, though its own tag has not changed."""
@@ -231,6 +240,7 @@ def ignore(_: Event) -> None:
 TEXT: dict[type[WorkEvent], Callable[[Any], str]] = {
     PlatformsChosen: lambda e: f"platforms {', '.join(e.arches)} ({e.reason})",
     CacheHit: lambda e: "in cache, not rebuilt",
+    ReusedFromOrg: lambda e: f"in cache (built as {e.built_as.familiar()}), not rebuilt",
     DependencyMoved: lambda e: (
         f"was built on {e.built_on}; {e.dependency} is now {e.now} (rebuild it with --force)"
     ),
