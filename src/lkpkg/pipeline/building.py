@@ -31,7 +31,6 @@ from lkpkg.oci.model import Descriptor, ImageIndex, Platform
 from lkpkg.package.buildinfo import build_args as package_build_args
 from lkpkg.package.buildinfo import image_labels
 from lkpkg.package.model import Package, check_dockerfile_exists
-from lkpkg.pipeline import reuse
 from lkpkg.pipeline.dependencies import cached_labels, moved
 from lkpkg.pipeline.events import (
     Attested,
@@ -203,6 +202,8 @@ def build_package(
             continue
         refuse_unsupported(package)
         builder = builder_for(platform)
+        from lkpkg.pipeline import reuse  # only when the cache misses: a no-op build skips it
+
         inputs = reuse.build_inputs(
             package,
             platform,
