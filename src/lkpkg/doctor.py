@@ -30,10 +30,12 @@ from lkpkg.auth.keychain import Keychain
 from lkpkg.builders.base import EngineSettings
 from lkpkg.builders.checks import builder_check, builder_host_check, platform_check, probe_builders
 from lkpkg.builders.docker import DockerBuilder
+from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.checks import CheckResult, Status
 from lkpkg.errors import LkpkgError
 from lkpkg.oci.model import Platform
-from lkpkg.package.model import load_packages
+from lkpkg.package.model import Package, load_packages
+from lkpkg.pipeline.building import package_bases
 from lkpkg.platforms import BINFMT_DIR, host_platform
 from lkpkg.reference import DOCKER_HUB, Reference, validate_org
 from lkpkg.registry.checks import registry_check
@@ -74,6 +76,8 @@ class DoctorOptions:
     binfmt_dir: Path = BINFMT_DIR
     env: Mapping[str, str] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    # The cache every FROM of the packages must resolve in (None: $LINUXKIT_CACHE's default).
+    cache_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class Targets:
     platforms: tuple[Platform, ...]
     registries: tuple[str, ...]
     signed: Mapping[str, tuple[str, ...]]
+    packages: tuple[Package, ...] = ()
 
 
 def resolve_targets(options: DoctorOptions) -> Targets:
@@ -112,6 +117,7 @@ def resolve_targets(options: DoctorOptions) -> Targets:
         platforms=unique,
         registries=tuple(registries),
         signed={domain: tuple(dict.fromkeys(guns)) for domain, guns in signed.items()},
+        packages=tuple(packages),
     )
 
 
@@ -166,6 +172,11 @@ def run_checks(options: DoctorOptions) -> Iterator[CheckResult]:
                     binfmt_dir=options.binfmt_dir,
                 ),
             )
+        if targets.packages:
+            cache = Cache(options.cache_dir or default_cache_dir(env))
+            for package in targets.packages:
+                wanted = options.platforms or [Platform.from_arch(a) for a in package.spec.arches]
+                submit(f"bases {package.repository}", partial(bases_check, package, cache, wanted))
         for domain in targets.registries:
             submit(
                 f"registry {domain}",
@@ -216,6 +227,23 @@ def run_checks(options: DoctorOptions) -> Iterator[CheckResult]:
             yield from key_checks
         if cosign is not None:
             yield cosign.result()
+
+
+def bases_check(package: Package, cache: Cache, platforms: Sequence[Platform]) -> CheckResult:
+    """Every FROM of `package` resolves in the cache for each platform it would build (what
+    the build checks before the builder runs, builders/bases.py)."""
+    name = f"bases {package.repository}"
+    dockerfile = package.directory / package.spec.dockerfile
+    if not dockerfile.is_file():
+        return CheckResult.ok(name, "no Dockerfile: nothing to build")
+    problems = [p for platform in platforms for p in package_bases(package, cache, None, platform)]
+    if not problems:
+        shown = ", ".join(str(p) for p in platforms) or "no platform"
+        return CheckResult.ok(name, f"every FROM is in the cache ({cache.root}) for {shown}")
+    first = problems[0]
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    detail = f"{first.dockerfile}: FROM {first.name}: {first.reason}{more}"
+    return CheckResult.fail(name, detail, first.fix or "lkpkg build would stop here too")
 
 
 def _guarded_probe(

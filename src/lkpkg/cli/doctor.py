@@ -15,6 +15,7 @@ from lkpkg.checks import CheckResult, Status
 from lkpkg.cli.common import (
     builder_host_option,
     builder_option,
+    cache_option,
     insecure_option,
     notrust_option,
     package_directories,
@@ -111,6 +112,7 @@ class _Printer:
     show_default=True,
     help="Seconds each network step (connect, TLS, an answer) may take.",
 )
+@cache_option
 @click.argument(
     "directories", nargs=-1, type=click.Path(path_type=Path), callback=package_directories
 )
@@ -125,6 +127,7 @@ def doctor(
     insecure: Sequence[str],
     binfmt_dir: Path,
     timeout: float,
+    cache_dir: Path | None,
     directories: Sequence[Path],
 ) -> None:
     """Check that this host can build, push and sign; say how to fix what it cannot.
@@ -135,7 +138,8 @@ def doctor(
     platform, each target registry (reachable; docker credentials and where they are from),
     and unless --notrust the trust server and the DCT passphrases; with --sign-key the cosign
     key. Secrets are never shown. Exit 0 when nothing failed, 1 otherwise.
-    With DIRs, the registries, signed repositories and arches come from the packages.
+    With DIRs, the registries, signed repositories and arches come from the packages, and
+    every FROM of each must be in the cache (--cache) for each platform it would build.
 
     \b
     Examples:
@@ -155,6 +159,7 @@ def doctor(
         binfmt_dir=binfmt_dir,
         env=dict(os.environ),
         timeout=timeout,
+        cache_dir=cache_dir,
     )
     printer = _Printer()
     results: list[CheckResult] = []

@@ -128,14 +128,16 @@ def _labels(package: Package) -> dict[str, str]:
 
 
 def package_bases(
-    package: Package, cache: Cache, source_date_epoch: int | None = None
+    package: Package,
+    cache: Cache,
+    source_date_epoch: int | None = None,
+    platform: Platform | None = None,
 ) -> list[UnresolvedBase]:
-    """Every FROM of `package` the cache cannot provide (what `doctor` reports; a build of it
-    would stop on the first)."""
+    """Every FROM of `package` the cache cannot provide, for `platform` when given (what
+    `doctor` reports; a build of it would stop on the first)."""
     dockerfile = package.directory / package.spec.dockerfile
-    return unresolved_bases(
-        cache, dockerfile, build_args(package, source_date_epoch=source_date_epoch)
-    )
+    args = build_args(package, source_date_epoch=source_date_epoch)
+    return unresolved_bases(cache, dockerfile, args, platform)
 
 
 def _write_index(
@@ -313,7 +315,7 @@ def _build_one(
             network=package.spec.network,
             use_layer_cache=not (package.spec.disable_cache or force),
             timestamp=_epoch(package, source_date_epoch),
-            bases=base_images(cache, dockerfile, args, scratch),
+            bases=base_images(cache, dockerfile, args, scratch, platform),
             store=builder_store(cache),
             verbose=verbose,
         )
