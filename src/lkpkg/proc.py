@@ -149,7 +149,9 @@ def _kill_group(pgid: int) -> None:
 
 
 @atexit.register
-def _kill_live_groups() -> None:
+def kill_live_groups() -> None:
+    """Kill the process group of every child still running (at exit: none may outlive us;
+    `lkpkg.cli.main` calls it before it ends the process without the atexit hooks)."""
     with _live_lock:
         groups = list(_live)
     for pgid in groups:
