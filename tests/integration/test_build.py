@@ -152,14 +152,16 @@ def test_buildah_builds_both_arches_into_a_linuxkit_shaped_cache(repo, cache_dir
     assert len(inspected["manifests"]) == 4
     assert platform_archs(inspected) == ["amd64", "arm64"]
 
-    # The seed's "local image": the cache's own buildah store has ORG/IMAGE:HASH-ARCH, and
-    # it runs.
+    # The seed's "local image" is the cache itself (linuxkit's cache, which YAML files use):
+    # any OCI tool runs ORG/IMAGE:HASH-ARCH from it by reference name. buildah writes its
+    # output straight into the layout lkpkg imports, so the builder's store keeps no copy.
     conf = cache_dir.with_name(cache_dir.name + ".buildah") / "storage.conf"
     store = {**os.environ, "CONTAINERS_STORAGE_CONF": str(conf)}
+    listed = run(["buildah", "images", "--format", "{{.Name}}:{{.Tag}}"], env=store).stdout
+    assert "wombat/hello" not in listed
     for arch in ("amd64", "arm64"):
-        ctr = run(
-            ["buildah", "from", "--quiet", f"docker.io/wombat/hello:{tag}-{arch}"], env=store
-        ).stdout.strip()
+        local = f"oci:{cache_dir}:docker.io/wombat/hello:{tag}-{arch}"
+        ctr = run(["buildah", "from", "--quiet", local], env=store).stdout.strip()
         try:
             out = run(["buildah", "run", "--isolation", "chroot", ctr, "/hello"], env=store).stdout
         finally:

@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from lkpkg.reference import Reference
 from tests.conftest import EXAMPLES, ROOT, copy_examples, git, run
 
 pytestmark = pytest.mark.integration
@@ -212,19 +211,21 @@ def test_three_runners_build_every_cell_once_in_dependency_waves(tmp_path, regis
         for runner in runners:
             runner.cleanup()
 
-    # Every package x arch built exactly once, by the builders of all runners together.
-    builds: dict[str, list[tuple[float, str]]] = {}
+    # Every package x arch built exactly once, by the builders of all runners together. A
+    # build is named by its context (the package directory) and platform: buildah's --tag is
+    # the OCI layout it writes into the run's scratch directory.
+    builds: dict[tuple[str, str], list[tuple[float, str]]] = {}
     for line in log.read_text().splitlines():
         stamp, runner, *argv = line.split()
-        tag = argv[argv.index("--tag") + 1]
-        builds.setdefault(tag, []).append((float(stamp), runner))
-    assert set(builds) == {_qualified(f"{c['reference']}-{c['arch']}") for c in cells}
+        cell_key = (Path(argv[-1]).name, argv[argv.index("--platform") + 1].split("/")[1])
+        builds.setdefault(cell_key, []).append((float(stamp), runner))
+    assert set(builds) == {_cell(c) for c in cells}
     assert all(len(b) == 1 for b in builds.values()), builds
     assert len({r for b in builds.values() for _, r in b}) == RUNNERS  # the work was shared
     # A cell of wave k was built only after wave k-1 ended with its tags in the registry.
     for number, wave in enumerate(waves[1:], start=1):
         for cell in wave:
-            ((stamp, _),) = builds[_qualified(f"{cell['reference']}-{cell['arch']}")]
+            ((stamp, _),) = builds[_cell(cell)]
             assert stamp > finished_at[number - 1]
     # Every index holds every arch, whichever runners pushed them.
     for cell in cells:
@@ -244,8 +245,9 @@ def test_three_runners_build_every_cell_once_in_dependency_waves(tmp_path, regis
     assert index_arches(leaf) == set(ARCHES)
 
 
-def _qualified(familiar: str) -> str:
-    return str(Reference.parse(familiar))
+def _cell(cell: dict[str, object]) -> tuple[str, str]:
+    """(package directory name, arch) of a planned cell."""
+    return (Path(str(cell["dir"])).name, str(cell["arch"]))
 
 
 def test_plan_formats_describe_the_same_waves(tmp_path):

@@ -53,6 +53,12 @@ def buildah_containers(cache: Path) -> list[str]:
     return listed.split()
 
 
+def store_images(cache: Path) -> set[str]:
+    """The IDs of every image in the cache's buildah store, dangling ones included."""
+    listed = run(["buildah", "images", "--all", "--quiet", "--no-trunc"], env=store_env(cache))
+    return set(listed.stdout.split())
+
+
 def store_mounts(cache: Path) -> list[str]:
     store = str(cache.with_name(cache.name + ".buildah"))
     with open("/proc/mounts") as mounts:
@@ -82,6 +88,7 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     exe = str(ROOT / ".venv" / "bin" / "lkpkg")
     argv = [exe, "build", "--force", "--push", "--notrust", "--cache", str(cache), "--org", org]
     argv += ["--platforms", "linux/amd64", str(package)]
+    images_before = store_images(cache)  # the bases the fixture loaded
     started = time.monotonic()
     run(argv)
     duration = time.monotonic() - started
@@ -101,6 +108,9 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     assert tmp_entries(cache) == []
     assert buildah_containers(cache) == []
     assert store_mounts(cache) == []
+    # buildah writes the image straight into the run's scratch layout: its store keeps the
+    # bases and nothing of the builds, killed or not (no stage, no dangling layer).
+    assert store_images(cache) == images_before
     # Locks of dead runs are swept too; none is held now that every run has ended.
     runs = cache / ".runs"
     live = [p.name for p in runs.iterdir()] if runs.is_dir() else []

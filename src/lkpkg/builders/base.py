@@ -1,10 +1,11 @@
 """The one interface every builder implements, and the request it takes.
 
 A builder turns a build context into exactly one single-platform image and writes it as an
-OCI image layout at `out` under the reference name `ref`. It also leaves the image in its own
-image store under `request.local_name` (the seed's "local image", for `docker run` or
-`podman run`). It never writes to lkpkg's cache: the pipeline imports the layout, so a failed
-build leaves the cache untouched.
+OCI image layout at `out` under the reference name `ref`. It never writes to lkpkg's cache:
+the pipeline imports the layout, so a failed build leaves the cache untouched. The seed's
+"local image" `ORG/IMAGE:HASH-ARCH` is the cache's (linuxkit's cache, which YAML files read);
+`request.local_name` names the build in output, and docker also tags its engine's copy with it
+(buildah writes the layout directly and keeps no copy in its store).
 """
 
 from __future__ import annotations

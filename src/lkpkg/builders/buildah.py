@@ -11,6 +11,10 @@ How it runs, and why:
 - `--timestamp` (the commit time) makes layer and config timestamps fixed: the same commit
   gives the same manifest digest.
 - No layer cache across builds (see `build`): correctness over speed.
+- The image goes straight into the OCI layout lkpkg imports (`--tag oci:OUT:REF`), gzipped
+  as `buildah push` would (same digests): no copy in the store to export in a second pass,
+  and nothing of a build (killed or not) left in the store but the bases. Stages of a
+  multi-stage build live in the build's working containers, swept as below.
 - Hermetic: with `request.store` (lkpkg gives `<cache>.buildah`, beside the cache: device nodes
   and whiteouts in a store inside it would trip tools that walk an OCI layout, such as
   oci-image-tool), buildah uses an image store of that cache's own (a storage.conf and
@@ -240,6 +244,8 @@ class BuildahBuilder:
         with self._building(env, store):
             for base in request.bases:
                 self.provide_base(base, env, store)
+            if out.exists():
+                shutil.rmtree(out)
             argv = [
                 self.executable,
                 "build",
@@ -249,8 +255,12 @@ class BuildahBuilder:
                 str(request.platform),
                 "--file",
                 str(request.dockerfile),
+                # Straight into the OCI layout at `out`: no copy in the store to export again
+                # with `buildah push` (one pass over the layers, not three). Gzip as push does:
+                # buildah's default for a layout is uncompressed layers.
                 "--tag",
-                request.local_name,
+                f"oci:{out}:{LAYOUT_REF}",
+                "--disable-compression=false",
                 # Never pull: a base comes from lkpkg's cache (provided above) or not at all.
                 "--pull=never",
             ]
@@ -273,13 +283,6 @@ class BuildahBuilder:
                 env=env,
                 echo=request.verbose,
                 echo_prefix=f"{request.local_name} | ",
-            )
-            if out.exists():
-                shutil.rmtree(out)
-            run_logged(
-                self._buildah("push", "--quiet", request.local_name, f"oci:{out}:{LAYOUT_REF}"),
-                what=f"exporting {request.local_name} from buildah",
-                env=env,
             )
         if appended:
             add_labels(out, LAYOUT_REF, appended)
