@@ -34,7 +34,7 @@ from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.checks import CheckResult, Status
 from lkpkg.errors import LkpkgError
 from lkpkg.oci.model import Platform
-from lkpkg.package.model import Package, load_packages
+from lkpkg.package.model import Package, TagMode, load_packages
 from lkpkg.pipeline.building import package_bases
 from lkpkg.platforms import BINFMT_DIR, host_platform
 from lkpkg.reference import DOCKER_HUB, Reference, validate_org
@@ -78,6 +78,8 @@ class DoctorOptions:
     timeout: float = DEFAULT_TIMEOUT
     # The cache every FROM of the packages must resolve in (None: $LINUXKIT_CACHE's default).
     cache_dir: Path | None = None
+    # How the packages' tags (and so the `@lkt:pkg:` bases they build FROM) are computed.
+    tag_mode: TagMode = TagMode.TREE
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ def resolve_targets(options: DoctorOptions) -> Targets:
     """Platforms and registries from the flags and the packages; raises `InputError` for a bad
     flag or build.yml, as every command does."""
     packages = (
-        load_packages(list(options.directories), org=options.org) if options.directories else []
+        load_packages(list(options.directories), org=options.org, tag_mode=options.tag_mode)
+        if options.directories
+        else []
     )
     if packages:
         registries = list(dict.fromkeys(p.reference().domain for p in packages))

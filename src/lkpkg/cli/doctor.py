@@ -21,6 +21,8 @@ from lkpkg.cli.common import (
     package_directories,
     parse_platforms,
     sign_key_option,
+    tag_mode_of,
+    tag_mode_option,
     trust_ca_option,
 )
 from lkpkg.doctor import (
@@ -113,6 +115,7 @@ class _Printer:
     help="Seconds each network step (connect, TLS, an answer) may take.",
 )
 @cache_option
+@tag_mode_option
 @click.argument(
     "directories", nargs=-1, type=click.Path(path_type=Path), callback=package_directories
 )
@@ -128,6 +131,7 @@ def doctor(
     binfmt_dir: Path,
     timeout: float,
     cache_dir: Path | None,
+    tag_mode: str | None,
     directories: Sequence[Path],
 ) -> None:
     """Check that this host can build, push and sign; say how to fix what it cannot.
@@ -160,6 +164,7 @@ def doctor(
         env=dict(os.environ),
         timeout=timeout,
         cache_dir=cache_dir,
+        tag_mode=tag_mode_of(tag_mode),
     )
     printer = _Printer()
     results: list[CheckResult] = []
