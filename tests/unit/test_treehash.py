@@ -15,8 +15,15 @@ import pytest
 from lkpkg.errors import EnvironmentProblem, GitError, InputError
 from lkpkg.package import git as git_module
 from lkpkg.package import treehash
-from lkpkg.package.git import repository_top
-from lkpkg.package.treehash import EMPTY_TREE, TreeHash, combine, directory_tree_id, tree_hashes
+from lkpkg.package.git import GitHead, repository_top
+from lkpkg.package.treehash import (
+    EMPTY_TREE,
+    TreeHash,
+    combine,
+    directory_tree_id,
+    hash_directories,
+    tree_hashes,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -541,17 +548,22 @@ def test_mixed_batch_keeps_input_order(tmp_path: Path) -> None:
 
 def _count_spawns(monkeypatch: pytest.MonkeyPatch) -> list[list[bytes]]:
     calls: list[list[bytes]] = []
-    real = git_module.spawn
+    real, real_together = git_module.spawn, git_module.spawn_together
 
     def counting(argv, **kwargs):
         calls.append(list(argv))
         return real(argv, **kwargs)
 
+    def counting_together(commands, **kwargs):
+        calls.extend(list(argv) for argv, _ in commands)
+        return real_together(commands, **kwargs)
+
     monkeypatch.setattr(treehash, "spawn", counting)
+    monkeypatch.setattr(treehash, "spawn_together", counting_together)
     return calls
 
 
-def test_forty_packages_cost_as_many_git_runs_as_one(
+def test_forty_packages_cost_as_many_git_runs_as_one_and_head_comes_with_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = init(tmp_path / "repo")
@@ -559,13 +571,17 @@ def test_forty_packages_cost_as_many_git_runs_as_one(
     for package in packages:
         write(package / "Dockerfile", package.name)
     commit_all(repo)
+    commit, when = git(repo, "log", "-1", "--format=%H %ct").split()
     calls = _count_spawns(monkeypatch)
 
     def runs(dirs: list[Path]) -> int:
         calls.clear()
-        tree_hashes(dirs)
+        hashed = hash_directories(dirs)
+        assert hashed.heads == {repo: GitHead(commit, int(when))}
         return len(calls)
 
+    # HEAD (commit and time) included: before, it took a `git log` of its own, so these were
+    # 3 + 1, 6 + 1 and 7 + 1. Clean: `cat-file --batch` and `status`, run at once.
     clean_one, clean_all = runs(packages[:1]), runs(packages)
     for package in packages:
         write(package / "untracked")
@@ -573,9 +589,31 @@ def test_forty_packages_cost_as_many_git_runs_as_one(
     (packages[0] / "untracked").unlink()
     mixed_all = runs(packages)
 
-    assert clean_one == clean_all == 3
-    assert dirty_one == dirty_all == 6
+    assert clean_one == clean_all == 2
+    assert dirty_one == dirty_all == 7
     assert mixed_all == 7
+
+
+def test_head_before_the_first_commit_is_none_and_every_directory_is_dirty(
+    tmp_path: Path,
+) -> None:
+    repo = init(tmp_path / "repo")
+    write(repo / "pkg" / "Dockerfile")
+    hashed = hash_directories([repo / "pkg"])
+    assert hashed.heads == {repo: None}
+    assert [t.dirty for t in hashed.trees] == [True]
+
+
+def test_a_directory_name_with_a_newline_or_spaces_is_hashed_like_any_other(
+    tmp_path: Path,
+) -> None:
+    repo = init(tmp_path / "repo")
+    names = ["new\nline", "two words", "a b 12"]
+    for name in names:
+        write(repo / name / "Dockerfile", name)
+    commit_all(repo)
+    found = tree_hashes([repo / name for name in names])
+    assert found == [TreeHash(committed_tree(repo, name), dirty=False) for name in names]
 
 
 def test_missing_directory_is_an_input_error(tmp_path: Path) -> None:

@@ -1,7 +1,8 @@
 """Running git: the one place lkpkg starts a git process, with a clean environment.
 
-Used by the content hash (treehash), the package model (HEAD commit and time) and the push
-pipeline (tags on HEAD, linuxkit's default release names).
+Used by the content hash (treehash, which also reads HEAD's commit and time while it is at
+it), the package model (HEAD of a repository treehash did not read) and the push pipeline
+(tags on HEAD, linuxkit's default release names).
 
 Invariants: git runs with `LC_ALL=C`, no pager, no prompts and `GIT_OPTIONAL_LOCKS=0` (so
 nothing refreshes the user's index); inherited `GIT_*` variables that could point it at
@@ -81,6 +82,45 @@ def spawn(
         raise EnvironmentProblem(f"cannot run git in {cwd}: {exc.strerror or exc}") from exc
 
 
+def spawn_together(
+    commands: Sequence[tuple[Sequence[bytes | str], bytes | None]],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+) -> list[subprocess.CompletedProcess[bytes]]:
+    """Run independent git processes at the same time: each `(argv, stdin)` is started
+    before any is waited for, so their wall times overlap. Results in the same order."""
+    started: list[tuple[subprocess.Popen[bytes], bytes | None]] = []
+    try:
+        for argv, stdin in commands:
+            proc = subprocess.Popen(
+                list(argv),
+                cwd=cwd,
+                env=dict(env),
+                stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            started.append((proc, stdin))
+        done = []
+        for proc, stdin in started:
+            # One at a time is enough: the others run on meanwhile, and none waits for another.
+            out, err = proc.communicate(stdin)
+            done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        return done
+    except FileNotFoundError as exc:
+        raise EnvironmentProblem(
+            "git: not found; computing a package's content hash needs it installed"
+        ) from exc
+    except OSError as exc:
+        raise EnvironmentProblem(f"cannot run git in {cwd}: {exc.strerror or exc}") from exc
+    finally:
+        for proc, _ in started:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+
+
 def git_environment() -> dict[str, str]:
     env = {
         name: value
@@ -105,6 +145,18 @@ class GitHead:
 
     commit: str
     time: int
+
+    @classmethod
+    def from_commit_object(cls, commit: str, body: bytes) -> GitHead | None:
+        """From the raw commit object (`git cat-file commit`): its committer time, which is
+        what `git log --format=%ct` prints. None if the object has no committer line."""
+        for line in body.split(b"\n"):
+            if not line:
+                break  # the headers end at the first empty line; the message follows
+            if line.startswith(b"committer "):
+                when = line.rsplit(b" ", 2)[-2]
+                return cls(commit, int(when)) if when.isdigit() else None
+        return None
 
 
 def head(top: Path) -> GitHead | None:

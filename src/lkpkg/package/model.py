@@ -11,7 +11,7 @@ architecture. `--hash` overrides HASH; build.yml `tag` is a template around HASH
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +27,7 @@ from lkpkg.package.buildargs import (
 from lkpkg.package.buildyml import BuildSpec, parse_build_yml, tag_template_problem
 from lkpkg.package.deptag import TagMode, fold_run
 from lkpkg.package.git import GitHead, head, repository_top
-from lkpkg.package.treehash import TreeHash, combine, tree_hashes
+from lkpkg.package.treehash import TreeHash, combine, hash_directories
 from lkpkg.reference import Reference, is_valid_tag, validate_org
 
 __all__ = ["BUILD_YML", "GitHead", "Package", "TagMode", "load_packages"]
@@ -83,10 +83,13 @@ class Package:
         return None if self.dirty or self.head is None else self.head.commit
 
 
-def _git_heads(directories: Sequence[Path]) -> dict[Path, GitHead | None]:
-    """HEAD commit and commit time per repository: one git process per repository."""
+def _git_heads(
+    directories: Sequence[Path], known: Mapping[Path, GitHead | None]
+) -> dict[Path, GitHead | None]:
+    """HEAD commit and commit time per repository: those the hashing read (`known`), else
+    one git process per repository."""
     tops = {t for t in (repository_top(d) for d in directories) if t is not None}
-    return {top: head(top) for top in tops}
+    return {top: known[top] if top in known else head(top) for top in tops}
 
 
 def _resolve_extra(spec: BuildSpec, package_dir: Path) -> list[Path]:
@@ -168,10 +171,9 @@ def load_packages(
         to_hash.extend(extras)
     # Hashed even with --hash: dirtiness still decides the revision label and push rules.
     unique = list(dict.fromkeys(to_hash))
-    hashes: dict[Path, TreeHash] = dict(
-        zip(unique, tree_hashes(unique, commit=hash_commit), strict=True)
-    )
-    heads = _git_heads([d for d, _, _ in specs])
+    hashed = hash_directories(unique, commit=hash_commit)
+    hashes: dict[Path, TreeHash] = dict(zip(unique, hashed.trees, strict=True))
+    heads = _git_heads([d for d, _, _ in specs], hashed.heads)
 
     packages: list[Package] = []
     for directory, spec, extras in specs:

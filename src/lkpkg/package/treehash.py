@@ -45,7 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lkpkg.errors import GitError, InputError
-from lkpkg.package.git import GIT_OPTIONS, git_environment, repository_top, spawn
+from lkpkg.package.git import (
+    GIT_OPTIONS,
+    GitHead,
+    git_environment,
+    repository_top,
+    spawn,
+    spawn_together,
+)
 
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 
@@ -91,12 +98,27 @@ def combine(main: TreeHash, extras: Sequence[TreeHash]) -> TreeHash:
     )
 
 
+@dataclass(frozen=True)
+class Hashed:
+    """`trees`: the content hash of each directory asked for, in order; `heads`: HEAD (commit
+    and time; None before the first commit) of each repository top read along the way —
+    every one that holds a directory, unless hashing at another `--hash-commit`."""
+
+    trees: list[TreeHash]
+    heads: dict[Path, GitHead | None]
+
+
 def tree_hashes(dirs: Sequence[Path], commit: str | None = None) -> list[TreeHash]:
     """The content hash of each directory, in input order; see the module docstring.
 
     With `commit` other than HEAD (`--hash-commit`), the tree of each directory in that
     commit, never dirty, as linuxkit does.
     """
+    return hash_directories(dirs, commit).trees
+
+
+def hash_directories(dirs: Sequence[Path], commit: str | None = None) -> Hashed:
+    """`tree_hashes`, and the HEAD of each repository, read by the same git processes."""
     if commit == "HEAD":
         commit = None
     real_dirs: list[Path] = []
@@ -120,10 +142,14 @@ def tree_hashes(dirs: Sequence[Path], commit: str | None = None) -> list[TreeHas
             # git names paths relative to the top level, as bytes; b"" is the top itself.
             rel = b"" if real == top else os.fsencode(real.relative_to(top))
             repos.setdefault(top, {})[rel] = label
+    heads: dict[Path, GitHead | None] = {}
     for top, members in repos.items():
-        for rel, found in _Repository(top, members, commit).tree_hashes().items():
+        repository = _Repository(top, members, commit)
+        for rel, found in repository.tree_hashes().items():
             results[top / os.fsdecode(rel)] = found
-    return [results[real] for real in real_dirs]
+        if commit is None:
+            heads[top] = repository.head
+    return Hashed([results[real] for real in real_dirs], heads)
 
 
 def _quote_alternate(path: bytes) -> bytes:
@@ -169,6 +195,7 @@ class _Repository:
         self.top = top
         self.commit = commit
         self.members = dict(members)
+        self.head: GitHead | None = None
         self.env = git_environment()
         # Naming the repository explicitly keeps git from wandering further up than the `.git`
         # we found (it would, were that `.git` not a valid repository).
@@ -182,25 +209,59 @@ class _Repository:
     def tree_hashes(self) -> dict[bytes, TreeHash]:
         if self.commit is not None:
             return self._at_commit(self.commit)
-        objects, head_tree = self._objects_and_head()
-        changed = self._changed_paths()
+        head_tree, committed, changed = self._head_and_changes()
         dirty = set(self.members) if head_tree is None else _containing(self.members, changed)
 
         results: dict[bytes, TreeHash] = {}
-        clean = [rel for rel in self.members if rel not in dirty]
-        if head_tree is not None and clean:
-            committed = self._subtrees(head_tree, clean, self.env)
-            for rel in clean:
-                if rel in committed:
-                    results[rel] = TreeHash(committed[rel], dirty=False)
-                else:
-                    # Nothing under it differs from HEAD, and HEAD has nothing there.
-                    results[rel] = TreeHash(EMPTY_TREE, dirty=True)
+        for rel in self.members:
+            if rel in dirty:
+                continue
+            if rel in committed:
+                results[rel] = TreeHash(committed[rel], dirty=False)
+            else:
+                # Nothing under it differs from HEAD, and HEAD has nothing there.
+                results[rel] = TreeHash(EMPTY_TREE, dirty=True)
         if dirty:
-            would_be = self._would_be_subtrees(objects, head_tree, changed, sorted(dirty))
+            would_be = self._would_be_subtrees(self._objects(), head_tree, changed, sorted(dirty))
             for rel in dirty:
                 results[rel] = TreeHash(would_be.get(rel, EMPTY_TREE), dirty=True)
         return results
+
+    def _head_and_changes(self) -> tuple[str | None, dict[bytes, str], list[bytes]]:
+        """HEAD's tree id (None: no commit yet), the tree id in HEAD of every member that is
+        a tree there, and the changed paths (`_changed_paths`), from two git processes run
+        at once: `cat-file --batch` (HEAD's commit object, then `HEAD:DIR` for each member)
+        and `status`. HEAD's commit and time are kept in `self.head`."""
+        rels = [rel for rel in self.members if rel]
+        # `HEAD:DIR` is one line of cat-file's input: a name holding a newline goes to ls-tree.
+        asked = [rel for rel in rels if b"\n" not in rel]
+        lines = b"".join(b"HEAD:" + rel + b"\n" for rel in asked)
+        cat_file, status = spawn_together(
+            [
+                ([*self.base_argv, b"cat-file", b"--batch"], b"HEAD\n" + lines),
+                (self._status_argv(), None),
+            ],
+            cwd=self.top,
+            env=self.env,
+        )
+        self._check(cat_file, b"cat-file")
+        self._check(status, b"status")
+        objects = _batch_objects(cat_file.stdout, 1 + len(asked))
+        commit = objects[0]
+        if commit is None or commit[1] != b"commit":
+            self.head = None
+            return None, {}, _changed_records(status.stdout)
+        oid, _, body = commit
+        self.head = GitHead.from_commit_object(oid, body)
+        head_tree = body.split(b"\n", 1)[0].removeprefix(b"tree ").decode("ascii")
+        answers = dict(zip(asked, objects[1:], strict=True))
+        trees = {rel: oid for rel, (oid, kind, _) in _present(answers) if kind == b"tree"}
+        if b"" in self.members:
+            trees[b""] = head_tree
+        odd = [rel for rel in rels if rel not in asked]
+        if odd:
+            trees.update(self._subtrees(head_tree, odd, self.env))
+        return head_tree, trees, _changed_records(status.stdout)
 
     def _at_commit(self, commit: str) -> dict[bytes, TreeHash]:
         if commit.startswith("-"):
@@ -232,39 +293,32 @@ class _Repository:
     ) -> subprocess.CompletedProcess[bytes]:
         argv = [*self.base_argv, *options, *args]
         done = spawn(argv, cwd=self.top, env=env, stdin=stdin)
+        self._check(done, args[0], ok)
+        return done
+
+    def _check(
+        self, done: subprocess.CompletedProcess[bytes], name: bytes, ok: Iterable[int] = (0,)
+    ) -> None:
         if done.returncode not in tuple(ok):
             lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
             reason = lines[-1] if lines else f"exit status {done.returncode}"
-            raise GitError(f"{self._describe()}: git {args[0].decode()} failed: {reason}")
-        return done
+            raise GitError(f"{self._describe()}: git {name.decode()} failed: {reason}")
 
-    def _objects_and_head(self) -> tuple[Path, str | None]:
-        """The real object directory and HEAD's tree id (None when HEAD has no commit yet)."""
-        done = self._git(
-            b"rev-parse",
-            b"--git-path",
-            b"objects",
-            b"--verify",
-            b"-q",
-            b"HEAD^{tree}",
-            env=self.env,
-            ok=(0, 1),
-        )
-        lines = done.stdout.split(b"\n")
-        objects = self.top / os.fsdecode(lines[0])
-        if done.returncode == 1:
-            return objects, None
-        return objects, lines[1].decode("ascii")
+    def _objects(self) -> Path:
+        """The real object directory (a scratch index reads it as an alternate)."""
+        done = self._git(b"rev-parse", b"--git-path", b"objects", env=self.env)
+        return self.top / os.fsdecode(done.stdout.rstrip(b"\n"))
 
     def _pathspecs(self, rels: Iterable[bytes]) -> list[bytes]:
         # The top level as a pathspec would be "", which git rejects; no pathspec means all.
         rels = list(rels)
         return [] if b"" in rels else [b"--", *rels]
 
-    def _changed_paths(self) -> list[bytes]:
-        """Every path under the member directories that differs between HEAD, the index and
-        the working tree, or is untracked and not ignored."""
-        done = self._git(
+    def _status_argv(self) -> list[bytes]:
+        """`status` naming every path under the member directories that differs between
+        HEAD, the index and the working tree, or is untracked and not ignored."""
+        return [
+            *self.base_argv,
             b"status",
             b"--porcelain=v1",
             b"-z",
@@ -272,10 +326,7 @@ class _Repository:
             b"--untracked-files=all",
             b"--ignore-submodules=none",
             *self._pathspecs(self.members),
-            env=self.env,
-        )
-        # Each record is "XY <path>"; an embedded repository shows as "?? dir/".
-        return [record[3:].rstrip(b"/") for record in done.stdout.split(b"\0") if record]
+        ]
 
     def _subtrees(
         self, tree: str, rels: Sequence[bytes], env: Mapping[str, str]
@@ -351,6 +402,36 @@ class _Repository:
             return self._subtrees(tree, rels, env)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _changed_records(out: bytes) -> list[bytes]:
+    # Each record of `status -z` is "XY <path>"; an embedded repository shows as "?? dir/".
+    return [record[3:].rstrip(b"/") for record in out.split(b"\0") if record]
+
+
+def _batch_objects(out: bytes, count: int) -> list[tuple[str, bytes, bytes] | None]:
+    """The `count` answers of `git cat-file --batch`: (object id, type, content) for an
+    object found, None for a name it reports missing (or ambiguous)."""
+    found: list[tuple[str, bytes, bytes] | None] = []
+    position = 0
+    for _ in range(count):
+        end = out.index(b"\n", position)
+        header = out[position:end].split(b" ")
+        position = end + 1
+        # "<oid> <type> <size>", else "<name as given> missing": never ends in a number.
+        if len(header) == 3 and header[2].isdigit():
+            size = int(header[2])
+            found.append((header[0].decode("ascii"), header[1], out[position : position + size]))
+            position += size + 1  # the content, then a newline
+        else:
+            found.append(None)
+    return found
+
+
+def _present(
+    answers: Mapping[bytes, tuple[str, bytes, bytes] | None],
+) -> list[tuple[bytes, tuple[str, bytes, bytes]]]:
+    return [(rel, answer) for rel, answer in answers.items() if answer is not None]
 
 
 def directory_tree_id(directory: Path) -> str:
