@@ -10,7 +10,7 @@ Then, per round and package, alternating (order reversed on odd rounds), the who
   build key, so nothing is built (pipeline/reuse.py);
 - rebuild: as lkpkg was before the build key — the same cache with every build key removed
   from index.json first (an atomic rewrite), so the miss under the new org is built again
-  (buildah's own layer cache, in the cache's store, warm from the `tag`).
+  (buildah with --no-cache, as lkpkg always runs it; the base already in the cache's store).
 Each push goes to an org no earlier push used, so the registry never holds its blobs.
 Printed: medians (min, max) of wall time and of user+sys CPU of the whole process tree
 (make, lkpkg, buildah), the builds seen, the ratio rebuild/reuse and the load average.
