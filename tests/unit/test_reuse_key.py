@@ -142,6 +142,7 @@ def test_every_input_changes_the_key(repo, tmp_path):
         "tag": "t2",
         "hash": "0" * 40,
         "platform": Platform("linux", "arm64"),
+        "build_platform": Platform("linux", "riscv64"),
         "dockerfile": "Dockerfile.alt",
         "dockerfile_sha256": "0" * 64,
         "build_args": (("SOURCE_DATE_EPOCH", "1"),),
@@ -149,7 +150,7 @@ def test_every_input_changes_the_key(repo, tmp_path):
         "network": True,
         "timestamp": 1,
         "extra_sources": (("../shared", "/shared"),),
-        "bases": (("docker.io/library/alpine:3", "sha256:" + "1" * 64),),
+        "bases": (("docker.io/library/alpine:3", ("sha256:" + "1" * 64,)),),
         "builder": "docker",
         "builder_version": "20.10",
         "lkpkg_version": "0.0.0",
@@ -167,16 +168,16 @@ def test_only_args_the_dockerfile_names_are_kept_and_the_proxies():
     assert read_args(text, args) == {"FOO": "1", "BAR": "2", "http_proxy": "p"}
 
 
-def test_the_base_digest_is_the_platform_image_the_builder_gets(tmp_path):
+def test_a_base_is_keyed_by_every_platform_image_the_builder_is_offered(tmp_path):
     cache = Cache(tmp_path / "cache")
     put_package(cache, "docker.io/library/base:1", archs=("amd64", "arm64"))
     amd64 = cache.resolve("docker.io/library/base:1-amd64")
     arm64 = cache.resolve("docker.io/library/base:1-arm64")
     assert amd64 is not None and arm64 is not None
-    assert base_digests(cache, ["base:1"], AMD64) == [("docker.io/library/base:1", amd64.digest)]
-    arm = Platform("linux", "arm64")
-    assert base_digests(cache, ["base:1"], arm) == [("docker.io/library/base:1", arm64.digest)]
-    assert base_digests(cache, ["absent:1"], AMD64) is None
+    assert base_digests(cache, ["base:1"]) == [
+        ("docker.io/library/base:1", (amd64.digest, arm64.digest))
+    ]
+    assert base_digests(cache, ["absent:1"]) is None
 
 
 def keyed(cache: Cache, ref: str, key: str) -> Descriptor:

@@ -15,8 +15,9 @@ not run.
 covers the package directory and its extra-sources); the extra-sources' `src`/`dst`; the
 platform; the Dockerfile's path and bytes; the build args the Dockerfile can read (those
 whose name appears in it as a word, and the proxy args every builder passes to RUN
-undeclared); every label; `network`; the timestamp (SOURCE_DATE_EPOCH); each FROM as named
-and the digest of the platform image the builder is given; the builder's name and version.
+undeclared); every label; `network`; the timestamp (SOURCE_DATE_EPOCH); the build platform
+(`$BUILDPLATFORM`); each FROM as named and the digests of every platform image of it the
+builder is given; the builder's name and version.
 Not in it: `verbose` and the layer cache, which change how long a build takes, not what
 it makes. A build arg the Dockerfile never names cannot reach the image: buildah and docker
 drop it (and warn). One input is beyond the key: ONBUILD triggers of a base image declaring
@@ -47,14 +48,14 @@ from lkpkg import __version__
 from lkpkg.attest.provenance import BuildFacts
 from lkpkg.attest.store import attestation_for, is_attestation
 from lkpkg.builders.base import Builder
-from lkpkg.builders.dockerfile import from_images
+from lkpkg.builders.dockerfile import from_stages
 from lkpkg.cache.layout import Cache
-from lkpkg.cache.platform import image_platform
 from lkpkg.errors import LkpkgError
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform, canonical_bytes
 from lkpkg.package.model import Package
 from lkpkg.pipeline.events import Emit, ReusedFromOrg
+from lkpkg.platforms import host_platform
 from lkpkg.reference import Reference
 
 BUILD_KEY_ANNOTATION = "org.mobyproject.lkpkg.build-key"
@@ -77,6 +78,7 @@ class BuildInputs:
     tag: str
     hash: str
     platform: Platform
+    build_platform: Platform  # $BUILDPLATFORM: what a stage's --platform= may name
     dockerfile: str
     dockerfile_sha256: str
     build_args: tuple[tuple[str, str], ...]
@@ -84,7 +86,7 @@ class BuildInputs:
     network: bool
     timestamp: int | None
     extra_sources: tuple[tuple[str, str], ...]
-    bases: tuple[tuple[str, str], ...]
+    bases: tuple[tuple[str, tuple[str, ...]], ...]
     builder: str
     builder_version: str | None
     lkpkg_version: str = __version__
@@ -98,13 +100,14 @@ class BuildInputs:
             "tag": self.tag,
             "hash": self.hash,
             "platform": str(self.platform),
+            "buildPlatform": str(self.build_platform),
             "dockerfile": [self.dockerfile, self.dockerfile_sha256],
             "buildArgs": dict(self.build_args),
             "labels": dict(self.labels),
             "network": self.network,
             "timestamp": self.timestamp,
             "extraSources": [list(pair) for pair in self.extra_sources],
-            "bases": [list(pair) for pair in self.bases],
+            "bases": [[name, list(digests)] for name, digests in self.bases],
             "builder": [self.builder, self.builder_version],
         }
         return "sha256:" + hashlib.sha256(canonical_bytes(document)).hexdigest()
@@ -135,7 +138,11 @@ def build_inputs(
         data = dockerfile.read_bytes()
     except OSError:
         return None
-    bases = base_digests(cache, from_images(dockerfile, args), platform)
+    build = host_platform()
+    names = dict.fromkeys(
+        i.name for i in from_stages(dockerfile, args, target=platform, build=build)
+    )
+    bases = base_digests(cache, list(names))
     if bases is None:
         return None
     return BuildInputs(
@@ -143,6 +150,7 @@ def build_inputs(
         tag=package.tag,
         hash=package.hash,
         platform=platform,
+        build_platform=build,
         dockerfile=package.spec.dockerfile,
         dockerfile_sha256=hashlib.sha256(data).hexdigest(),
         build_args=tuple(sorted(read_args(data.decode("utf-8", "replace"), args).items())),
@@ -156,13 +164,12 @@ def build_inputs(
     )
 
 
-def base_digests(
-    cache: Cache, names: Sequence[str], platform: Platform
-) -> list[tuple[str, str]] | None:
-    """(FROM reference, digest of its `platform` image) for each FROM the builder is given an
-    image of, as `builders/bases.py` chooses it (the first platform image whose config
-    matches); None if the cache lacks one."""
-    out: list[tuple[str, str]] = []
+def base_digests(cache: Cache, names: Sequence[str]) -> list[tuple[str, tuple[str, ...]]] | None:
+    """(FROM reference, digest of every platform image of it the cache holds) for each FROM:
+    all that the builder is given (`builders/bases.py` exposes every platform; a stage's
+    `--platform=` picks another than the target's), so a change to any of them changes the
+    key. None if the cache lacks one (the build will say so)."""
+    out: list[tuple[str, tuple[str, ...]]] = []
     try:
         for name in names:
             qualified = str(Reference.parse(name))
@@ -179,12 +186,7 @@ def base_digests(
                 if isinstance(top, ImageIndex)
                 else [descriptor.digest]
             )
-            for digest in digests:
-                if cache.has_blob(digest) and image_platform(cache, digest).platform.matches(
-                    platform
-                ):
-                    out.append((qualified, digest))
-                    break
+            out.append((qualified, tuple(d for d in digests if cache.has_blob(d))))
     except LkpkgError:
         return None
     return out
@@ -238,13 +240,16 @@ def record_build_key(
     Dockerfile changed meanwhile: no key, the image is simply never a candidate)."""
     if inputs is None:
         return
-    seen = (
-        [(b.name, b.digest) for b in facts.bases],
-        facts.dockerfile.sha256,
-        facts.builder_version,
-    )
-    if seen != (list(inputs.bases), inputs.dockerfile_sha256, inputs.builder_version):
+    if (facts.dockerfile.sha256, facts.builder_version) != (
+        inputs.dockerfile_sha256,
+        inputs.builder_version,
+    ):
         return
+    offered = dict(inputs.bases)
+    if any(b.digest not in offered.get(b.name, ()) for b in facts.bases):
+        return
+    if base_digests(cache, list(offered)) != list(inputs.bases):
+        return  # a base ref moved while building: what the builder saw is not known
     with cache.lock():
         current = cache.resolve(arch_ref)
         if current is None or current.digest != built.digest:
