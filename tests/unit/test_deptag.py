@@ -175,3 +175,13 @@ def test_show_tag_takes_the_mode_from_the_flag_else_the_environment(
     monkeypatch.setenv("LKPKG_TAG_MODE", "bogus")
     code, _, err = cli(capsys, "show-tag", app)
     assert code == 2 and "LKPKG_TAG_MODE 'bogus': choose one of tree, deps" in err
+
+
+def test_hash_commit_folds_the_dependencies_at_that_commit(repo: Path) -> None:
+    pkg = repo / "pkg"
+    at = git(repo, "rev-parse", "HEAD")
+    before = one(pkg / "mid", tag_mode=DEPS)
+    (pkg / "base" / "Dockerfile").write_text("FROM scratch\nCOPY . /\n")
+    commit(repo)
+    assert one(pkg / "mid", tag_mode=DEPS) != before
+    assert one(pkg / "mid", tag_mode=DEPS, hash_commit=at) == before

@@ -198,11 +198,15 @@ def load_packages(
         packages.append(package)
     extra = [arg for path in build_arg_files for arg in read_build_arg_file(path)]
     resolving = _resolving | {p.directory for p in packages}
-    wanted, known = _dependencies(packages, resolving, extra, tag_mode)
+    # A dependency-aware HASH folds its dependencies' at the same commit (--hash-commit).
+    commit = hash_commit if tag_mode is TagMode.DEPS else None
+    wanted, known = _dependencies(packages, resolving, extra, tag_mode, commit)
     if tag_mode is TagMode.DEPS:
 
         def load(dirs: list[Path], now: frozenset[Path]) -> list[Package]:
-            return load_packages(dirs, check_dockerfile=False, tag_mode=tag_mode, _resolving=now)
+            return load_packages(
+                dirs, check_dockerfile=False, hash_commit=commit, tag_mode=tag_mode, _resolving=now
+            )
 
         # The build args first name dependencies by their tree tags: what FROM lines need to
         # find sibling packages (by repository); they are resolved again once folded.
@@ -242,6 +246,7 @@ def _dependencies(
     resolving: frozenset[Path],
     extra: Sequence[BuildArg],
     tag_mode: TagMode,
+    hash_commit: str | None,
 ) -> tuple[_Wanted, dict[Path, Package]]:
     """Every `@lkt:` build arg of each package (buildargs) with the directories it names,
     and the packages those are: of this run by what the run calls them, others by loading
@@ -276,6 +281,7 @@ def _dependencies(
         loaded = load_packages(
             outside,
             check_dockerfile=False,
+            hash_commit=hash_commit,
             tag_mode=tag_mode,
             _resolving=resolving | set(outside),
         )

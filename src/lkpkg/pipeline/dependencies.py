@@ -6,7 +6,9 @@ would stay "in cache" and "unchanged" while its image holds the old base. Each i
 the `ORG/IMAGE:TAG` of every package it was built on (the label
 `org.mobyproject.lkpkg.dependencies`, package/buildinfo.py); `moved` compares that record
 with what the package's dependencies resolve to now. `build`, `push` and `show-tag --check`
-say so, one line per moved dependency.
+say so, one line per moved dependency. With the opt-in dependency-aware tag
+(`--tag-mode=deps`, package/deptag.py) a moved dependency gives the dependent a new tag
+instead, so it is rebuilt and nothing here has anything to report.
 """
 
 from __future__ import annotations
