@@ -11,7 +11,9 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,6 +101,23 @@ def source_files(package: Package) -> list[spdx.SourceFile]:
     return [out[name] for name in sorted(out)]
 
 
+def source_files_in_background(package: Package) -> Future[list[spdx.SourceFile]]:
+    """`source_files(package)`, computed in a thread from now: the pipeline starts it with the
+    build, so hashing a large context overlaps the builder's own work instead of following it
+    (the files are the ones the builder reads, so the page cache serves both)."""
+    future: Future[list[spdx.SourceFile]] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(source_files(package))
+        except BaseException as error:  # handed to whoever asks for the result
+            future.set_exception(error)
+
+    # A daemon: a failed build does not wait for it (nobody asks for the result then).
+    threading.Thread(target=work, name="lkpkg-sources", daemon=True).start()
+    return future
+
+
 def package_path(package: Package) -> str:
     """The package directory relative to its repository's top (`.` outside git)."""
     top = repository_top(package.directory.resolve())
@@ -126,7 +145,10 @@ def sbom_statement(
     image: Descriptor,
     *,
     default_source: str,
+    sources: Sequence[spdx.SourceFile] | None = None,
 ) -> intoto.Statement:
+    """The SPDX statement of `image`; `sources` are `source_files(package)` when the caller
+    already has them (computed once per package, not per platform)."""
     manifest = cache.read_manifest(image.digest)
     if not isinstance(manifest, ImageManifest):
         raise CacheError(f"{image.digest}: an SBOM describes an image manifest, not an index")
@@ -142,7 +164,8 @@ def sbom_statement(
         source_version=package.hash,
         source_location=_download_location(package, default_source),
     )
-    document = spdx.document(subject, inventory, source_files(package))
+    files = source_files(package) if sources is None else sources
+    document = spdx.document(subject, inventory, files)
     return intoto.Statement(
         intoto.subject_name(repository, package.tag, platform),
         image.digest,
@@ -172,12 +195,15 @@ def attest_image(
     options: AttestOptions,
     *,
     default_source: str,
+    sources: Sequence[spdx.SourceFile] | None = None,
 ) -> Descriptor | None:
     """Write the chosen attestations for `image`; the descriptor to list in its index."""
     statements: list[intoto.Statement] = []
     if options.sbom:
         statements.append(
-            sbom_statement(cache, package, platform, image, default_source=default_source)
+            sbom_statement(
+                cache, package, platform, image, default_source=default_source, sources=sources
+            )
         )
     if options.provenance and facts is not None:
         statements.append(provenance_statement(package, platform, image, facts))

@@ -37,7 +37,7 @@ APK_INSTALLED = "lib/apk/db/installed"
 OS_RELEASE = ("etc/os-release", "usr/lib/os-release")
 
 _ELF = b"\x7fELF"
-_CHUNK = 1 << 20
+_CHUNK = 1 << 16  # as rootfs._BUFFER: larger reads page-fault on fresh buffers
 
 
 @dataclass(frozen=True)

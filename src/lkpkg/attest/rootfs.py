@@ -22,7 +22,11 @@ from lkpkg.oci.model import ImageManifest
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
-_BUFFER = 1 << 20
+# tarfile's read buffer. Not larger: its stream reader slices the rest of the buffer off after
+# each 512-byte header (a copy of up to the buffer's size per member), and buffers of 1 MiB are
+# fresh mappings that page-fault on every read. 64 KiB scanned the 256 MiB bench layer in
+# 0.05 s of CPU against 0.33 s, and a Debian rootfs in 1.8 s against 3.5 s.
+_BUFFER = 1 << 16
 
 _KINDS = {
     tarfile.REGTYPE: "file",
@@ -118,7 +122,7 @@ def _read_layer(
     digest: str,
 ) -> None:
     try:
-        # A large buffer: the default (10 KiB) makes tarfile loop per block in Python.
+        # Not the default (10 KiB), which makes tarfile loop per block in Python.
         with tarfile.open(fileobj=blob, mode="r|*", bufsize=_BUFFER) as archive:
             for member in archive:
                 path = normalise(member.name)

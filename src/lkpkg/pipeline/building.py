@@ -46,9 +46,12 @@ from lkpkg.platforms import DEFAULT_ARCHES, require_buildable
 from lkpkg.reference import Reference
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     # Annotations only: lkpkg.attest.attach loads the SBOM scanners, which a build that
     # builds nothing (the common no-op rebuild) never needs; imported when an image is built.
     from lkpkg.attest.attach import AttestOptions
+    from lkpkg.attest.spdx import SourceFile
 
 DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
 
@@ -193,6 +196,8 @@ def build_package(
     targets = list(platforms) if platforms is not None else target_platforms(package, None)
     results: list[PlatformResult] = []
     attestations: dict[str, Descriptor] = {}
+    # The SBOM's source files, hashed once per package, alongside the first build.
+    sources: Future[list[SourceFile]] | None = None
     for platform in targets:
         arch_ref = package.arch_reference(platform.architecture)
         existing = None if force else cached_image(cache, package, platform.architecture)
@@ -224,12 +229,16 @@ def build_package(
         if not builder.remote:
             require_buildable(platform)
         emit(BuildStarted(arch_ref, platform.architecture, builder.name))
+        if sources is None and (attest is None or attest.sbom):
+            from lkpkg.attest.attach import source_files_in_background
+
+            sources = source_files_in_background(package)
         built, facts = _build_one(
             package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch
         )
         reuse.record_build_key(cache, arch_ref, built, inputs, facts)
         emit(Built(arch_ref, platform.architecture, built.digest))
-        made = _attest(cache, package, platform, built, facts, attest)
+        made = _attest(cache, package, platform, built, facts, attest, sources)
         if made is not None:
             attestations[built.digest] = made
             emit(Attested(arch_ref, platform.architecture, made.digest))
@@ -341,6 +350,7 @@ def _attest(
     built: Descriptor,
     facts: BuildFacts,
     attest: AttestOptions | None,
+    sources: Future[list[SourceFile]] | None,
 ) -> Descriptor | None:
     """The SBOM and provenance of a freshly built image, stored beside it (None: none asked)."""
     from lkpkg.attest.attach import EVERY_ATTESTATION, attest_image
@@ -349,7 +359,14 @@ def _attest(
     if not chosen.any:
         return None
     return attest_image(
-        cache, package, platform, built, facts, chosen, default_source=DEFAULT_SOURCE
+        cache,
+        package,
+        platform,
+        built,
+        facts,
+        chosen,
+        default_source=DEFAULT_SOURCE,
+        sources=sources.result() if sources is not None else None,
     )
 
 
