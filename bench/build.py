@@ -8,16 +8,23 @@ Per round and package, alternating (order reversed on odd rounds):
 - lkpkg: the whole `lkpkg build --force --platforms linux/amd64 PKG` process (imports, git,
   base provision, build, export, import into the cache, SBOM and provenance, index);
 - lkpkg bare: the same with `--sbom=false --provenance=false` (what raw buildah also does);
-- raw buildah: `buildah build` with the flags lkpkg passes (chroot isolation, --no-cache,
-  --timestamp, no network through `unshare --net`) + `buildah push IMAGE oci:DIR:REF` into a
-  fresh directory: the builder's own work, with the image as an OCI layout at the end.
-Both use the cache's own buildah store (bases loaded once before timing), so neither pays for
-loading the base. Printed: medians (and min/max) of wall time, and the ratio lkpkg/raw.
+- raw buildah build+push (issue 12's peer): `buildah build` with the flags lkpkg passes
+  (chroot isolation, --no-cache, --timestamp, no network through `unshare --net`) into the
+  store, then `buildah push IMAGE oci:DIR:REF` into a fresh directory: the builder's own work
+  as a user would script it, with the image as an OCI layout at the end;
+- raw buildah direct: the same `buildah build` writing the layout itself (`--tag oci:DIR:REF
+  --disable-compression=false`, as lkpkg now does): the fastest raw buildah there is for
+  this result, so the ratio against it is lkpkg's own overhead.
+All use the cache's own buildah store (bases loaded once before timing), so none pays for
+loading the base. Printed: medians (and min/max) of wall time, the ratios lkpkg/raw against
+both peers, the load average before and after, and the CPU time (user+sys of the process and
+its children) of each kind, which load does not change.
 
     .venv/bin/python bench/build.py [--cache DIR] [--rounds N] [--json F]
 
 --cache must hold localhost/debian:bookworm (scripts/mkbase makes it); it is copied (hard
-links), never changed. Target (issue 12): lkpkg <= 1.05x raw buildah for both packages.
+links), never changed. Target (issue 12): lkpkg <= 1.05x raw buildah (build + export to an OCI
+layout) for both packages.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -55,10 +63,17 @@ def sh(argv: list[str], env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
-def timed(argv: list[str], env: dict[str, str]) -> float:
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the process and its children)."""
+    cpu = children_cpu()
     start = time.perf_counter()
     sh(argv, env)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def make_repo(root: Path) -> dict[str, Path]:
@@ -79,19 +94,36 @@ def make_repo(root: Path) -> dict[str, Path]:
     return {"tiny": tiny, "big": big}
 
 
-def raw_buildah(package: Path, store_env: dict[str, str], out: Path) -> float:
-    """buildah build + push oci: as lkpkg runs them, timed together."""
-    if out.exists():
-        shutil.rmtree(out)
+def raw_build_argv(package: Path, tag: str) -> list[str]:
+    """`buildah build` with the flags lkpkg passes, tagged `tag`."""
     build = ["unshare", "--net", "buildah", "build", "--isolation", "chroot"]
     build += ["--platform", "linux/amd64", "--file", str(package / "Dockerfile")]
-    build += ["--tag", "bench/raw:latest", "--pull=never", "--no-cache", "--timestamp", EPOCH]
-    build.append(str(package))
+    build += ["--tag", tag, "--pull=never", "--no-cache", "--timestamp", EPOCH]
+    return [*build, str(package)]
+
+
+def raw_buildah(package: Path, store_env: dict[str, str], out: Path) -> tuple[float, float]:
+    """buildah build into the store + push oci:, timed together (issue 12's peer)."""
+    if out.exists():
+        shutil.rmtree(out)
     push = ["buildah", "push", "--quiet", "bench/raw:latest", f"oci:{out}:raw"]
+    cpu = children_cpu()
     start = time.perf_counter()
-    sh(build, store_env)
+    sh(raw_build_argv(package, "bench/raw:latest"), store_env)
     sh(push, store_env)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, children_cpu() - cpu
+
+
+def raw_direct(package: Path, store_env: dict[str, str], out: Path) -> tuple[float, float]:
+    """buildah build writing the OCI layout itself, gzip layers (what lkpkg runs)."""
+    if out.exists():
+        shutil.rmtree(out)
+    argv = raw_build_argv(package, f"oci:{out}:raw")
+    return timed([*argv[:-1], "--disable-compression=false", argv[-1]], store_env)
+
+
+def load() -> str:
+    return "/".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def stats(values: list[float]) -> dict[str, float]:
@@ -123,46 +155,69 @@ def main() -> None:
             "CONTAINERS_REGISTRIES_CONF": str(store / "registries.conf"),
         }
         bare = [*lkpkg, "--sbom=false", "--provenance=false"]
-        kinds = ("lkpkg", "lkpkg-bare", "buildah")
+        kinds = ("lkpkg", "lkpkg-bare", "buildah", "direct")
         results: dict[str, dict[str, list[float]]] = {
             name: {kind: [] for kind in kinds} for name in packages
         }
+        cpu: dict[str, dict[str, list[float]]] = {
+            name: {kind: [] for kind in kinds} for name in packages
+        }
+        load_before = load()
         for round_ in range(args.rounds):
             for name, package in packages.items():
                 order = kinds if round_ % 2 == 0 else tuple(reversed(kinds))
                 for which in order:
                     if which == "lkpkg":
-                        seconds = timed([*lkpkg, str(package)], env)
+                        seconds, used = timed([*lkpkg, str(package)], env)
                     elif which == "lkpkg-bare":
-                        seconds = timed([*bare, str(package)], env)
+                        seconds, used = timed([*bare, str(package)], env)
+                    elif which == "buildah":
+                        seconds, used = raw_buildah(package, store_env, work / "raw-out")
                     else:
-                        seconds = raw_buildah(package, store_env, work / "raw-out")
+                        seconds, used = raw_direct(package, store_env, work / "raw-direct")
                     results[name][which].append(seconds)
+                    cpu[name][which].append(used)
             print(f"round {round_ + 1}/{args.rounds} done", flush=True)
+        print(f"load average (1/5/15 min): before {load_before}, after {load()}")
         summary: dict[str, dict[str, object]] = {}
         for name, timings in results.items():
-            raw = stats(timings["buildah"])
-            summary[name] = {"buildah": raw}
-            print(
-                f"{name:<5} buildah build+push oci: {raw['median']:.2f}s "
-                f"(min {raw['min']:.2f}, max {raw['max']:.2f})",
-                flush=True,
-            )
+            peers = {"buildah": stats(timings["buildah"]), "direct": stats(timings["direct"])}
+            summary[name] = {kind: {**peers[kind], "cpu": stats(cpu[name][kind])} for kind in peers}
+            for kind, label in (
+                ("buildah", "buildah build + push oci:"),
+                ("direct", "buildah build -t oci: (direct)"),
+            ):
+                raw = peers[kind]
+                used = stats(cpu[name][kind])["median"]
+                print(
+                    f"{name:<5} {label:<38} {raw['median']:.2f}s "
+                    f"(min {raw['min']:.2f}, max {raw['max']:.2f})   cpu {used:.2f}s",
+                    flush=True,
+                )
             for kind, label in (
                 ("lkpkg", "lkpkg build --force"),
                 ("lkpkg-bare", "  ... --sbom=false --provenance=false"),
             ):
                 ours = stats(timings[kind])
-                ratio = ours["median"] / raw["median"]
-                summary[name][kind] = {**ours, "ratio": ratio}
+                used = stats(cpu[name][kind])["median"]
+                ratio = ours["median"] / peers["buildah"]["median"]
+                direct = ours["median"] / peers["direct"]["median"]
+                summary[name][kind] = {
+                    **ours,
+                    "cpu": stats(cpu[name][kind]),
+                    "ratio": ratio,
+                    "ratio_direct": direct,
+                }
                 print(
                     f"{name:<5} {label:<38} {ours['median']:.2f}s "
-                    f"(min {ours['min']:.2f}, max {ours['max']:.2f})   ratio {ratio:.2f}x",
+                    f"(min {ours['min']:.2f}, max {ours['max']:.2f})   cpu {used:.2f}s   "
+                    f"ratio {ratio:.2f}x build+push, {direct:.2f}x direct",
                     flush=True,
                 )
         sh(["buildah", "rmi", "--force", "bench/raw:latest"], store_env)
         if args.json:
-            args.json.write_text(json.dumps({"rounds": args.rounds, **summary}, indent=2))
+            document = {"rounds": args.rounds, "load": [load_before, load()], **summary}
+            args.json.write_text(json.dumps(document, indent=2))
 
 
 if __name__ == "__main__":
