@@ -211,6 +211,28 @@ def test_an_unchanged_index_costs_a_list_and_two_heads(registry, client, cache):
     assert [m for m, _ in sent] == ["GET", "HEAD", "HEAD"]
 
 
+def test_arch_tags_the_pusher_has_seen_are_not_asked_again_until_the_verify_read(
+    registry, client, cache
+):
+    push_image(client, REPO, "t-amd64", cache, cached_image(cache, "amd64"))
+    seen = {"t-amd64": client.head_manifest(REPO, "t-amd64")}
+    before = len(registry.requests)
+    publish_index(client, REPO, "t", platform_of=PlatformOf(client, REPO, cache), seen=seen)
+    sent = [(m, p) for m, p, _ in registry.requests[before:]]
+    # Write: list, PUT; verify: list, HEAD t-amd64 (asked now, seen or not), HEAD t.
+    assert sent == [
+        ("GET", f"/v2/{REPO}/tags/list"),
+        ("PUT", f"/v2/{REPO}/manifests/t"),
+        ("GET", f"/v2/{REPO}/tags/list"),
+        ("HEAD", f"/v2/{REPO}/manifests/t-amd64"),
+        ("HEAD", f"/v2/{REPO}/manifests/t"),
+    ]
+    # A re-push: the index is right, so a list and the index's HEAD are all it costs.
+    before = len(registry.requests)
+    publish_index(client, REPO, "t", platform_of=PlatformOf(client, REPO, cache), seen=seen)
+    assert [m for m, _, _ in registry.requests[before:]] == ["GET", "HEAD"]
+
+
 def test_an_arch_tag_appearing_during_the_write_is_indexed_after_a_pause(
     registry, client, cache, monkeypatch
 ):

@@ -20,7 +20,7 @@ import io
 import json
 import random
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -44,6 +44,7 @@ from lkpkg.platforms import KNOWN_ARCHES
 
 if TYPE_CHECKING:
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
+    from lkpkg.oci.tagged import ManifestInfo
     from lkpkg.registry.protocol import Registry
 
 
@@ -63,14 +64,18 @@ def push_image(
     *,
     workers: int = UPLOAD_WORKERS,
     on_blob: Callable[[Descriptor, ImageManifest], None] | None = None,
+    head_first: bool = True,
 ) -> bool:
     """Push one image from the cache under `tag`; False when the registry already had it.
 
     `on_blob(blob, image)` is told of each blob once the registry has it (progress).
+    `head_first=False`: the caller has just asked for `tag` and it was not this image, so
+    it is not asked again.
     """
-    current = registry.head_manifest(repo, tag)
-    if current is not None and current.digest == manifest.digest:
-        return False
+    if head_first:
+        current = registry.head_manifest(repo, tag)
+        if current is not None and current.digest == manifest.digest:
+            return False
     body = cache.read_blob(manifest.digest)
     parsed = parse_manifest_bytes(body)
     if not isinstance(parsed, ImageManifest):
@@ -150,6 +155,7 @@ def _arch_entries(
     arches: Iterable[str],
     platform_of: PlatformOf,
     listed: frozenset[str] | None,
+    seen: Mapping[str, ManifestInfo] | None = None,
 ) -> list[Descriptor]:
     images: list[Descriptor] = []
     attached: dict[str, Descriptor] = {}
@@ -157,7 +163,9 @@ def _arch_entries(
         arch_tag = f"{tag}-{arch}"
         if listed is not None and arch_tag not in listed:
             continue
-        head = registry.head_manifest(repo, arch_tag)
+        head = seen.get(arch_tag) if seen else None
+        if head is None:
+            head = registry.head_manifest(repo, arch_tag)
         if head is None:
             continue
         if head.media_type not in mediatypes.MANIFEST_TYPES:
@@ -170,7 +178,9 @@ def _arch_entries(
         attest_tag = registry_tag(arch_tag)
         if listed is not None and attest_tag not in listed:
             continue
-        attestation = registry.head_manifest(repo, attest_tag)
+        attestation = seen.get(attest_tag) if seen else None
+        if attestation is None:
+            attestation = registry.head_manifest(repo, attest_tag)
         if attestation is not None and platform_of.attests(attestation.digest) == head.digest:
             found = Descriptor(attestation.media_type, attestation.digest, attestation.size)
             attached[head.digest] = index_entry(found, head.digest)
@@ -188,14 +198,20 @@ def publish_index(
     arches: Sequence[str] = KNOWN_ARCHES,
     settle: tuple[float, float] = SETTLE_SECONDS,
     guard: Callable[[ImageIndex | None, list[Descriptor]], None] | None = None,
+    seen: Mapping[str, ManifestInfo] | None = None,
 ) -> Descriptor:
     """Write `tag` as the index of every `tag-ARCH` the registry holds, until it holds still.
 
     `guard` sees the index currently at `tag` and the entries about to be written, and may
-    raise to refuse (release tags never change content).
+    raise to refuse (release tags never change content). `seen` holds arch tags the caller
+    read or wrote moments ago (a push's own arches): the first round takes them as read
+    instead of asking again, which is no less safe than a HEAD a moment later (the first
+    round's reads are a snapshot of moving state either way); every read after a write, the
+    one that proves the index holds still, asks the registry.
 
-    Requests: one tag list, a HEAD per arch tag that exists (and per attestation tag), a HEAD
-    of the index when it exists; after a write, the same again to verify. The random pause
+    Requests: one tag list, a HEAD per arch tag that exists and is not in `seen` (and per
+    attestation tag), a HEAD of the index when it exists; after a write, the same again,
+    `seen` or not, to verify. The random pause
     comes only before a second round, i.e. once the verify read saw another writer.
     """
     listed = _listed_tags(registry, repo)
@@ -203,7 +219,8 @@ def publish_index(
         if round_:
             time.sleep(random.uniform(*settle))  # noqa: S311 - jitter, not cryptography
             listed = _listed_tags(registry, repo)
-        entries = _arch_entries(registry, repo, tag, arches, platform_of, listed)
+        first = seen if round_ == 0 else None
+        entries = _arch_entries(registry, repo, tag, arches, platform_of, listed, first)
         if not entries:
             raise RegistryError(f"{repo}:{tag}: no {tag}-ARCH image in the registry to index")
         # Already in platform_index's order (images, then their attestations).

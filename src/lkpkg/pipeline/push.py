@@ -17,7 +17,7 @@ from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, parse_manifest_bytes
-from lkpkg.oci.tagged import Tagged
+from lkpkg.oci.tagged import ManifestInfo, Tagged
 from lkpkg.package.git import repository_top, tags_at
 from lkpkg.package.model import Package
 from lkpkg.pipeline.building import (
@@ -149,6 +149,8 @@ def push_package(
         built = [p.platform.architecture for p in result.platforms if p.built]
 
     pushed: list[ArchImage] = []
+    # The arch tags this push read or wrote: the index's first round needs not ask again.
+    seen: dict[str, ManifestInfo] = {}
     kept = False
     for platform in targets:
         arch = platform.architecture
@@ -183,17 +185,27 @@ def push_package(
             cache,
             local,
             on_blob=functools.partial(_blob_progress, emit, arch_ref, arch),
+            head_first=False,  # asked just above
+        )
+        seen[f"{package.tag}-{arch}"] = (
+            current
+            if current is not None and not uploaded
+            else ManifestInfo(local.digest, local.media_type, local.size)
         )
         emit(ImagePushed(arch_ref, arch, local.digest, uploaded))
         pushed.append(
             ArchImage(arch, Tagged(arch_ref.tag or "", local.digest, local.size), uploaded)
         )
-        _push_attestations(registry, repo, f"{package.tag}-{arch}", cache, reference, local.digest)
+        attested = _push_attestations(
+            registry, repo, f"{package.tag}-{arch}", cache, reference, local.digest
+        )
+        if attested is not None:
+            seen[registry_tag(f"{package.tag}-{arch}")] = attested
 
     if kept:
         rewrite_index(cache, package)
     platform_of = PlatformOf(registry, repo, cache)
-    index = publish_index(registry, repo, package.tag, platform_of=platform_of)
+    index = publish_index(registry, repo, package.tag, platform_of=platform_of, seen=seen)
     emit(IndexWritten(reference, index.digest))
 
     written = [p.image for p in pushed]
@@ -266,15 +278,17 @@ def _push_attestations(
     cache: Cache,
     reference: Reference,
     image_digest: str,
-) -> None:
+) -> ManifestInfo | None:
     """Push the cache's attestation manifest for an image under its own tag, after the image
-    and before the index, which lists it while it belongs to the arch's image."""
+    and before the index, which lists it while it belongs to the arch's image. What the
+    registry now holds under that tag, or None when the cache has no attestation."""
     top = cache.resolve(str(reference))
     index = cache.read_manifest(top.digest) if top is not None else None
     entry = attestation_for(index, image_digest) if isinstance(index, ImageIndex) else None
     if entry is None or not cache.has_blob(entry.digest):
-        return
+        return None
     push_image(registry, repo, registry_tag(arch_tag), cache, entry)
+    return ManifestInfo(entry.digest, entry.media_type, entry.size)
 
 
 def _keep_registry_image(registry: Registry, cache: Cache, arch_ref: Reference) -> None:
