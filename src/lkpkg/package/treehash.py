@@ -21,10 +21,12 @@ Rules, per directory (symlinks in its path resolved first, as `os.path.realpath`
 
 Cost is what `show-tag` over many packages needs: directories are grouped by repository (found
 by looking for `.git` upward, without running git) and each repository costs a fixed number of
-git processes however many packages it holds — at most seven: `rev-parse` (objects directory
-and HEAD's tree), `status`, `ls-tree` of HEAD for the clean ones, and for the dirty ones a
-scratch index built by `read-tree`, `update-index` (fed exactly the paths `status` reported,
-so unchanged files are never re-hashed), `write-tree` and `ls-tree`.
+git processes however many packages it holds, HEAD's commit and time included (the package
+model needs those, and no longer asks `git log`): two when every package is clean —
+`cat-file --batch` (HEAD's commit object, then `HEAD:DIR` of each package) and `status`, run
+at the same time — and at most seven: for the dirty ones `rev-parse` (the objects directory)
+and a scratch index built by `read-tree`, `update-index` (fed exactly the paths `status`
+reported, so unchanged files are never re-hashed), `write-tree` and `ls-tree`.
 
 The user's repository is never changed: `status` runs with `GIT_OPTIONAL_LOCKS=0` so it does not
 refresh the index, and the scratch index and every object written for it live in a temporary
