@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import socket
-import struct
 import subprocess
 import sys
 import tarfile
@@ -21,7 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
@@ -46,6 +45,7 @@ from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import sha256_digest
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, canonical_bytes
 from lkpkg.registry import RegistryClient, TransportConfig
+from tests.fixtures.loopback import HOP_BY_HOP, LoopbackServer, forward, reset
 from tests.fixtures.registry import RegistryInfo, StaticKeychain, unique_repository_name
 
 pytestmark = pytest.mark.integration
@@ -697,12 +697,10 @@ class Fault:
 
 
 class FlakyFront:
-    """A plain-http proxy in front of a registry that fails chosen requests.
+    """A plain-http proxy in front of a registry that fails chosen requests and logs them.
 
     The Host header is passed through, so the registry's upload Locations point back here.
     """
-
-    HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 
     def __init__(self, upstream_port: int) -> None:
         self.upstream_port = upstream_port
@@ -712,31 +710,14 @@ class FlakyFront:
         self.paginate_tags = False
         self.seen: list[tuple[str, str, int | str]] = []
         self.lock = threading.Lock()
-        front = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def handle_one(self) -> None:
-                front.handle(self)
-
-            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = handle_one
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(self.handle)
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.server.server_address[1]}"
+        return self.server.host
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.server.close()
 
     def add(self, fault: Fault) -> None:
         with self.lock:
@@ -761,10 +742,7 @@ class FlakyFront:
             h.rfile.read(min(length, 1024))
             with self.lock:
                 self.seen.append((h.command, h.path, "reset"))
-            # SO_LINGER 0: close with a RST, as a crashed proxy or a dropped NAT entry would.
-            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            h.close_connection = True
-            h.connection.close()
+            reset(h)
             return
         body = h.rfile.read(length) if length else b""
         if self.paginate_tags and h.command == "GET" and "/tags/list?" in h.path:
@@ -780,29 +758,21 @@ class FlakyFront:
             h.end_headers()
             h.wfile.write(fault.body)
             return
-        upstream = http.client.HTTPConnection("127.0.0.1", self.upstream_port, timeout=30)
-        upstream.putrequest(h.command, h.path, skip_host=True, skip_accept_encoding=True)
-        for name, value in h.headers.items():
-            if name.lower() not in ("connection", "keep-alive"):
-                upstream.putheader(name, value)
-        upstream.endheaders(body if body else None)
-        answer = upstream.getresponse()
-        data = answer.read()
-        upstream.close()
+        answer = forward(h, body, ("127.0.0.1", self.upstream_port), timeout=30)
         with self.lock:
             self.seen.append((h.command, h.path, answer.status))
         h.send_response(answer.status)
-        for name, value in answer.getheaders():
-            if name.lower() not in self.HOP_BY_HOP:
+        for name, value in answer.headers:
+            if name.lower() not in HOP_BY_HOP:
                 h.send_header(name, value)
         # HEAD keeps the upstream's length (the blob's size); other answers carry `data`.
         if h.command == "HEAD":
-            h.send_header("Content-Length", answer.getheader("Content-Length") or "0")
+            h.send_header("Content-Length", answer.header("Content-Length") or "0")
         else:
-            h.send_header("Content-Length", str(len(data)))
+            h.send_header("Content-Length", str(len(answer.data)))
         h.end_headers()
         if h.command != "HEAD":
-            h.wfile.write(data)
+            h.wfile.write(answer.data)
 
     def _tags_page(self, h: BaseHTTPRequestHandler) -> None:
         path, _, query = h.path.partition("?")
