@@ -7,7 +7,8 @@ of a committed package whose image is already in the cache (so: start-up, packag
 git, the arch image, the index), against `skopeo copy --preserve-digests` of that arch image.
 A second, labelled line times the library call alone (`push_image` in bench/_lkpkg_push.py,
 without start-up or the index). The no-op re-push (the registry already has everything) is
-timed as a whole process too. Medians.
+timed as a whole process too. Medians. A third line gives the user+sys CPU of each (what a
+loaded machine changes least) and the load average at the end.
 
     .venv/bin/python bench/push.py [--rounds N] [--big-gib G] [--quick]
 
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import NamedTuple
 
 from lkpkg.cache.layout import Cache
 from lkpkg.oci import mediatypes
@@ -131,8 +133,16 @@ def show_tag(package: Path, org: str) -> str:
     return done.stdout.strip()
 
 
-def run_measured(argv: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MiB, and stdout of one child process."""
+class Run(NamedTuple):
+    """One child process: wall seconds, user+sys CPU seconds, peak RSS in MiB, stdout."""
+
+    wall: float
+    cpu: float
+    rss: float
+    out: str
+
+
+def run_measured(argv: list[str]) -> Run:
     start = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=CHILD_ENV)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -142,12 +152,12 @@ def run_measured(argv: list[str]) -> tuple[float, float, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"{argv[0]} failed: {err.strip()[-500:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out)
 
 
-def lkpkg_cli_push(cache: Path, package: Path, org: str) -> tuple[float, float]:
-    """`lkpkg push` of the package, as a user runs it: wall seconds and peak RSS (MiB)."""
-    wall, rss, _ = run_measured(
+def lkpkg_cli_push(cache: Path, package: Path, org: str) -> Run:
+    """`lkpkg push` of the package, as a user runs it."""
+    return run_measured(
         [
             LKPKG,
             "push",
@@ -163,19 +173,18 @@ def lkpkg_cli_push(cache: Path, package: Path, org: str) -> tuple[float, float]:
             str(package),
         ]
     )
-    return wall, rss
 
 
 def lkpkg_library_push(layout: Path, ref: str, host: str, repo: str, tag: str) -> float:
     """Seconds of the library call alone (bench/_lkpkg_push.py: push_image, no index)."""
-    _, _, out = run_measured(
+    run = run_measured(
         [PYTHON, str(ROOT / "bench" / "_lkpkg_push.py"), str(layout), ref, host, repo, tag]
     )
-    return float(out.strip())
+    return float(run.out.strip())
 
 
-def skopeo_push(layout: Path, ref: str, host: str, tag: str) -> float:
-    wall, _, _ = run_measured(
+def skopeo_push(layout: Path, ref: str, host: str, tag: str) -> Run:
+    return run_measured(
         [
             "skopeo",
             "copy",
@@ -186,7 +195,6 @@ def skopeo_push(layout: Path, ref: str, host: str, tag: str) -> float:
             f"docker://{host}/bench/image:{tag}",
         ]
     )
-    return wall
 
 
 @dataclass(frozen=True)
@@ -204,19 +212,16 @@ class Subject:
 def bench_image(
     subject: Subject, cache: Cache, rounds: int, root: Path, port: int
 ) -> dict[str, object]:
-    lk: list[float] = []
-    sk: list[float] = []
+    lk: list[Run] = []
+    sk: list[Run] = []
     lib: list[float] = []
-    rss: list[float] = []
     tools = ("lkpkg", "skopeo", "library")
     for number in range(rounds):
         order = tools[number % 3 :] + tools[: number % 3]
         for tool in order:
             with fresh_registry(root, port) as host:
                 if tool == "lkpkg":
-                    wall, peak = lkpkg_cli_push(cache.root, subject.package, subject.org)
-                    lk.append(wall)
-                    rss.append(peak)
+                    lk.append(lkpkg_cli_push(cache.root, subject.package, subject.org))
                 elif tool == "skopeo":
                     sk.append(skopeo_push(cache.root, subject.arch_ref, host, subject.arch_tag))
                 else:
@@ -228,16 +233,21 @@ def bench_image(
     # Re-push: the registry already holds everything; the whole `lkpkg push` process counts.
     with fresh_registry(root, port):
         lkpkg_cli_push(cache.root, subject.package, subject.org)
-        repush = [lkpkg_cli_push(cache.root, subject.package, subject.org)[0] for _ in range(5)]
+        repush = [lkpkg_cli_push(cache.root, subject.package, subject.org) for _ in range(5)]
+    median = statistics.median
     result = {
         "image": subject.name,
-        "lkpkg_push_median_s": statistics.median(lk),
-        "skopeo_median_s": statistics.median(sk),
-        "ratio": statistics.median(lk) / statistics.median(sk),
-        "library_push_image_median_s": statistics.median(lib),
-        "library_ratio": statistics.median(lib) / statistics.median(sk),
-        "lkpkg_peak_rss_mib": max(rss),
-        "repush_process_s": statistics.median(repush),
+        "lkpkg_push_median_s": median(r.wall for r in lk),
+        "skopeo_median_s": median(r.wall for r in sk),
+        "ratio": median(r.wall for r in lk) / median(r.wall for r in sk),
+        "library_push_image_median_s": median(lib),
+        "library_ratio": median(lib) / median(r.wall for r in sk),
+        "lkpkg_peak_rss_mib": max(r.rss for r in lk),
+        "repush_process_s": median(r.wall for r in repush),
+        "lkpkg_cpu_median_s": median(r.cpu for r in lk),
+        "skopeo_cpu_median_s": median(r.cpu for r in sk),
+        "repush_cpu_median_s": median(r.cpu for r in repush),
+        "load_average": os.getloadavg()[0],
     }
     print(
         f"{subject.name:>16}: lkpkg push {result['lkpkg_push_median_s']:.2f}s  "
@@ -245,7 +255,11 @@ def bench_image(
         f"peak RSS {result['lkpkg_peak_rss_mib']:.0f} MiB  "
         f"re-push {result['repush_process_s']:.3f}s (whole process)\n"
         f"{'':>16}  library push_image only (no start-up, no index): "
-        f"{result['library_push_image_median_s']:.2f}s, ratio {result['library_ratio']:.2f}",
+        f"{result['library_push_image_median_s']:.2f}s, ratio {result['library_ratio']:.2f}\n"
+        f"{'':>16}  user+sys CPU: lkpkg push {result['lkpkg_cpu_median_s']:.3f}s  "
+        f"skopeo {result['skopeo_cpu_median_s']:.3f}s  "
+        f"re-push {result['repush_cpu_median_s']:.3f}s  "
+        f"(load average {result['load_average']:.1f})",
         flush=True,
     )
     return result
@@ -304,16 +318,17 @@ def main() -> None:
         big_size = int(args.big_gib * 1024 * MiB) // scale
         big = subject_for("big", [big_size], cache, root, port, scratch)
         with fresh_registry(root, port):
-            wall, peak = lkpkg_cli_push(cache.root, big.package, big.org)
+            run = lkpkg_cli_push(cache.root, big.package, big.org)
         print(
-            f"{big_size / MiB / 1024:>12.2f} GiB: lkpkg push {wall:.2f}s  peak RSS {peak:.0f} MiB",
+            f"{big_size / MiB / 1024:>12.2f} GiB: lkpkg push {run.wall:.2f}s  "
+            f"peak RSS {run.rss:.0f} MiB",
             flush=True,
         )
         results.append(
             {
                 "image": f"{big_size / MiB / 1024:.2f} GiB",
-                "lkpkg_push_s": wall,
-                "lkpkg_peak_rss_mib": peak,
+                "lkpkg_push_s": run.wall,
+                "lkpkg_peak_rss_mib": run.rss,
             }
         )
     if args.json:
