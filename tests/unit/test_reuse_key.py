@@ -222,3 +222,13 @@ def test_no_candidate_without_the_same_key_or_with_a_blob_gone(repo, tmp_path):
     cache.blob_path(manifest.children()[-1].digest).unlink()  # `cache rm` of a layer
     assert reuse_other_org(cache, wanted, inputs, lambda _: None) is None
     assert cache.resolve(wanted) is None
+
+
+def test_inputs_that_cannot_be_known_give_no_key_and_the_build_speaks(repo, tmp_path):
+    cache = Cache(tmp_path / "cache")
+    package = load(repo, "plain", "a")
+    (package.directory / "Dockerfile").write_text("FROM absent:1\n")  # not in the cache
+    assert inputs_of(package, cache) is None
+    (package.directory / "Dockerfile").unlink()
+    assert inputs_of(package, cache) is None
+    assert reuse_other_org(cache, Reference.parse("b/plain:t-amd64"), None, print) is None

@@ -132,16 +132,16 @@ def build_inputs(
     timestamp: int | None,
 ) -> BuildInputs | None:
     """The inputs of building `package` for `platform` now; None when they cannot be known
-    (a FROM the cache cannot provide: the build itself will say so)."""
+    (an unreadable Dockerfile, a FROM the cache cannot provide: the build itself will say
+    so, in its own words)."""
     dockerfile = package.directory / package.spec.dockerfile
+    build = host_platform()
     try:
         data = dockerfile.read_bytes()
-    except OSError:
+        stages = from_stages(dockerfile, args, target=platform, build=build)
+    except (OSError, LkpkgError):
         return None
-    build = host_platform()
-    names = dict.fromkeys(
-        i.name for i in from_stages(dockerfile, args, target=platform, build=build)
-    )
+    names = dict.fromkeys(stage.name for stage in stages)
     bases = base_digests(cache, list(names))
     if bases is None:
         return None
