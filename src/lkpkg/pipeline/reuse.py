@@ -24,8 +24,9 @@ drop it (and warn). One input is beyond the key: ONBUILD triggers of a base imag
 an ARG; a base's digest is in the key, but not what its triggers read.
 
 The key is read from `index.json`, which every lookup reads anyway (no manifest is opened
-to find a candidate) and written in the same atomic, locked rewrite that sets the ref, so
-a crash leaves either no key or a key beside the ref it describes. Refs written by a pull,
+to find a candidate), and written under the cache lock by an atomic rewrite of the entry,
+only while it names the image built (or reused) from those inputs: a crash leaves either no
+key or a key beside the image it describes. Refs written by a pull,
 an import or another tool carry no key and are never candidates; a `--force` build rebuilds
 and records its own key. A candidate some of whose blobs are gone (`cache rm`, a partial
 copy) is skipped.
