@@ -22,6 +22,7 @@ NOT_NEEDED = (
     "cryptography",
     "lkpkg.trust",
     "lkpkg.pipeline.sign",
+    "lkpkg.pipeline.reuse",
     "lkpkg.builders.select",
     "lkpkg.builders.buildah",
     "lkpkg.builders.docker",
