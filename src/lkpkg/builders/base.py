@@ -34,6 +34,16 @@ class EngineSettings:
     docker_host: str | None = None
     docker_client: str | None = None
 
+    @property
+    def memo_dir(self) -> Path | None:
+        """Where builders remember what a tool said about itself across runs (its version,
+        keyed by the executable's identity): `$XDG_CACHE_HOME/lkpkg`, else `$HOME/.cache/lkpkg`;
+        None when `environ` names neither."""
+        base = self.environ.get("XDG_CACHE_HOME") or ""
+        if not base and self.environ.get("HOME"):
+            base = str(Path(self.environ["HOME"]) / ".cache")
+        return Path(base) / "lkpkg" if base else None
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> EngineSettings:
         """`DOCKER_HOST` and `LKPKG_DOCKER_CLIENT` of `environ`, and `environ` for children."""

@@ -22,9 +22,11 @@ How it runs, and why:
   a base only resolves when lkpkg's cache has it. Short names resolve as docker's do
   (`wombat/x` is `docker.io/wombat/x`).
 - Nothing outlives a run: buildah's temporary files go to the run's scratch directory (swept
-  with it), and a working container left by a killed build is removed by the next build on
-  that store that finds no other build running (`active.lock`: shared while building,
-  exclusive to sweep).
+  with it), and a working container left by a killed (or failed) build is removed by the
+  next build on that store that finds no other build running (`active.lock`: shared while
+  building, exclusive to sweep) and the dead build's marker (see `_building`).
+- One buildah process per build when nothing changed: the version and the base lists
+  already provided are remembered (`memo.py`), each keyed so that a change asks again.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
 from lkpkg.builders.locks import host_lock, lock_path
 from lkpkg.builders.longvalues import add_labels, check_build_args, split_labels
+from lkpkg.builders.memo import ProvidedBases, VersionMemo
 from lkpkg.fsutil import acquire_lock, atomic_write
 from lkpkg.proc import child_environment, run_logged, run_quiet
 
@@ -92,14 +95,23 @@ class BuildahBuilder:
     def version(self) -> str | None:
         with self._version_lock:
             if self._version is None:
-                env = self._env()
-                answer = run_quiet(self._buildah("version", "--json"), env=env, timeout=20)
-                as_json = answer.stdout if answer.returncode == 0 else ""
-                text = ""
-                if parse_version(as_json) is None:  # an old buildah: no --json
-                    text = run_quiet(self._buildah("--version"), env=env, timeout=20).stdout
-                self._version = (parse_version(as_json, text),)
+                memo = VersionMemo.of(self.executable, self._environ, self.settings.memo_dir)
+                known = memo.read() if memo is not None else None
+                if known is None:
+                    known = self._ask_version()
+                    if memo is not None and known is not None:
+                        memo.write(known)
+                self._version = (known,)
             return self._version[0]
+
+    def _ask_version(self) -> str | None:
+        env = self._env()
+        answer = run_quiet(self._buildah("version", "--json"), env=env, timeout=20)
+        as_json = answer.stdout if answer.returncode == 0 else ""
+        text = ""
+        if parse_version(as_json) is None:  # an old buildah: no --json
+            text = run_quiet(self._buildah("--version"), env=env, timeout=20).stdout
+        return parse_version(as_json, text)
 
     def problem(self) -> str | None:
         if shutil.which(self.executable, path=self._environ["PATH"]) is None:
@@ -144,22 +156,40 @@ class BuildahBuilder:
 
     @contextlib.contextmanager
     def _building(self, env: dict[str, str], store: Path | None) -> Iterator[None]:
-        """Hold the store's build lock (shared) for a build; sweep dead builds' containers first."""
+        """Hold the store's build lock (shared) for a build; sweep dead builds' containers first.
+
+        Each build leaves a marker in `<store>/builds` while it runs and removes it when
+        buildah succeeded; a marker found by a build alone on the store is a dead or failed
+        build's (buildah keeps a failed build's containers), so only then is `buildah rm --all`
+        run: a build after a clean one starts no sweeping process. A store without the
+        directory (made before markers existed) is swept once.
+        """
         if store is None:
             yield
             return
         lock = store / "active.lock"
+        builds = store / "builds"
         alone = acquire_lock(lock, blocking=False)
         if alone is not None:
             # No build runs on this store: every working container in it is a dead run's.
             try:
-                self._quiet(env, "rm", "--all")
+                left = list(builds.iterdir()) if builds.is_dir() else None
+                if left is None or left:
+                    self._quiet(env, "rm", "--all")
+                    builds.mkdir(exist_ok=True)
+                    for marker in left or ():
+                        marker.unlink(missing_ok=True)
             finally:
                 os.close(alone)
         shared = acquire_lock(lock, shared=True)
         assert shared is not None  # a blocking acquire returns a descriptor or raises
         try:
+            builds.mkdir(exist_ok=True)
+            fd, name = tempfile.mkstemp(dir=builds, prefix=f"{os.getpid()}-")
+            os.close(fd)
+            marker = Path(name)
             yield
+            marker.unlink(missing_ok=True)  # not on failure: the next build alone sweeps
         finally:
             os.close(shared)
 
@@ -185,7 +215,12 @@ class BuildahBuilder:
         # at once.
         with host_lock(lock_path("buildah-base", f"{store}-{base.name}")):
             wanted = {i.manifest_digest for i in base.instances}
+            provided = ProvidedBases(store) if store is not None else None
+            if provided is not None and provided.unchanged(base.name, wanted):
+                return  # this list, and no image changed in the store since: nothing to ask
             if self._list_instances(env, base.name) == wanted:
+                if provided is not None:
+                    provided.record(base.name, wanted)
                 return
             for instance in base.instances:
                 if not self._has_image(env, instance.config_digest.split(":", 1)[1]):
@@ -205,6 +240,8 @@ class BuildahBuilder:
                     what=f"adding {instance.platform} to {base.name}",
                     env=env,
                 )
+            if provided is not None:
+                provided.record(base.name, wanted)
 
     def _pull_layout(self, base: BaseImage, ref: str, platform: str, env: dict[str, str]) -> None:
         # buildah names an image pulled from an OCI layout after the layout's path, and refuses
