@@ -193,3 +193,18 @@ def test_other_read_args_or_another_dockerfile_rebuild_unread_args_do_not(
     image = cache.read_manifest(arch_digest(tmp_path / "cache", c, "tiny", "fixed"))
     assert isinstance(image, ImageManifest)
     assert json.loads(cache.read_blob(image.config.digest))["config"]["Labels"]["other"] == "hi"
+
+
+def test_the_builder_is_an_input_docker_reuses_docker_buildah_does_not(
+    tmp_path, registry_plain, env, builds, buildah_store, docker_engine
+):
+    a, b, c = orgs(registry_plain)
+    package = init_package(tmp_path / "repo", "tiny")
+    docker = {**env, "DOCKER_HOST": docker_engine}
+    lkpkg("build", "--builder", "docker", "--org", a, str(package), env=docker)
+    reused = lkpkg("build", "--builder", "docker", "--org", b, str(package), env=docker)
+    assert f"built as {a}/tiny:" in reused.stderr and "building with" not in reused.stderr
+    assert builds.count() == 0
+    other = lkpkg("build", "--builder", "buildah", "--org", c, str(package), env=env)
+    assert builds.count() == 1
+    assert "building with buildah" in other.stderr and "built as" not in other.stderr
