@@ -121,7 +121,10 @@ class Session:
             started = time.monotonic()
             plain_allowed = self.transport.plain_http_allowed(self.host)
             base = f"https://{self.host}"
-            outcome = self._ping_at(base, started, 1 if plain_allowed else None)
+            # A peer that does not speak TLS is told apart without the CA store (tls_probe):
+            # the https try would fail its handshake all the same.
+            probed = self.transport.tls_probe(self.host, started) if plain_allowed else None
+            outcome = probed or self._ping_at(base, started, 1 if plain_allowed else None)
             if isinstance(outcome, NoAnswer):
                 if not plain_allowed:
                     raise outcome.error()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -213,6 +214,49 @@ class Transport:
         if isinstance(outcome, NoAnswer):
             raise outcome.error()
         return outcome
+
+    def tls_probe(self, host: str, started: float) -> NoAnswer | None:
+        """Whether `host` speaks TLS at all, asked before the first https request to a host
+        that may also be spoken to over plain http, because that request's verifying context
+        loads the system CA store (17 ms of CPU, a tenth of a re-push) and, against a
+        plain-http registry, only to fail its handshake.
+
+        A handshake with a context holding no CA and checking nothing: nothing is sent over
+        it and nothing it says is trusted. Returns the answer the https request would have
+        given when the peer does not speak TLS (its handshake failed) or does not finish it
+        within the ping's deadline, in the same words; None when it is a TLS server or the
+        connection failed, and the https request then runs as it always did.
+        """
+        if self._http is not None:
+            return None  # a test's transport: no sockets to probe
+        url = httpx.URL(f"https://{host}/v2/")
+        left = self.config.deadline - (time.monotonic() - started)
+        timeout = max(0.001, min(self.config.connect_timeout, left))
+        failure: httpx.TransportError
+        try:
+            sock = socket.create_connection((url.host, url.port or 443), timeout=timeout)
+        except TimeoutError:
+            failure = httpx.ConnectTimeout("timed out")
+        except OSError:
+            return None  # refused, unreachable: the https request meets it and says so
+        else:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            try:
+                with context.wrap_socket(sock, server_hostname=url.host):
+                    return None  # TLS: the verifying https request decides
+            except ssl.SSLError as error:
+                failure = httpx.ConnectError(str(error))
+                failure.__cause__ = error
+            except TimeoutError:
+                failure = httpx.ConnectTimeout("timed out")
+            except OSError:
+                return None
+            finally:
+                sock.close()
+        elapsed = time.monotonic() - started
+        return NoAnswer.of(failure, "registry", origin_of(url)[1], elapsed, False)
 
     def exchange(
         self,
