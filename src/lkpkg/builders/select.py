@@ -32,9 +32,9 @@ def select_builder(name: str | None = None, settings: EngineSettings | None = No
         "buildah": lambda: BuildahBuilder(settings=settings),
         "docker": lambda: DockerBuilder(settings=settings),
     }
-    candidates = [makers[name]() for name in builder_candidates(choice)]
     problems: list[str] = []
-    for builder in candidates:
+    for candidate in builder_candidates(choice):
+        builder = makers[candidate]()  # made only when the ones before it cannot run
         problem = builder.problem()
         if problem is None:
             return builder
