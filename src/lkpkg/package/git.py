@@ -169,11 +169,39 @@ def head(top: Path) -> GitHead | None:
 
 
 def tags_at(top: Path, commit: str) -> tuple[str, ...]:
-    """The tags pointing at `commit` in the repository at `top` (none when git fails)."""
+    """The tags pointing at `commit` in the repository at `top` (none when git fails).
+
+    A repository that surely has no tag at all is not asked (`_may_have_tags`): every push
+    asks for linuxkit's default release names, and most repositories have no tag on HEAD."""
+    if not _may_have_tags(top):
+        return ()
     done = spawn(["git", "-C", str(top), "tag", "--points-at", commit], cwd=top)
     if done.returncode != 0:
         return ()
     return tuple(t for t in done.stdout.decode("utf-8", "replace").split() if t)
+
+
+def _may_have_tags(top: Path) -> bool:
+    """False only where the repository at `top` surely has no tag: a plain `.git` directory
+    (no worktree or submodule indirection, no reftable) whose `refs/tags` is empty or absent
+    and whose `packed-refs` names no tag. Anything else, unreadable included: True (ask git)."""
+    git_dir = top / ".git"
+    if not git_dir.is_dir() or (git_dir / "reftable").exists():
+        return True
+    try:
+        if any((git_dir / "refs" / "tags").iterdir()):
+            return True
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return True
+    try:
+        packed = (git_dir / "packed-refs").read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return b" refs/tags/" in packed
 
 
 def resolve_commit(top: Path, commit: str) -> str | None:
