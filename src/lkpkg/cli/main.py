@@ -9,7 +9,6 @@ and renders. `LkpkgError` is caught once, in `main`, and printed as `lkpkg: erro
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -129,7 +128,9 @@ def _end_process(code: int) -> NoReturn:
     """
     from lkpkg.proc import kill_live_groups
 
-    logging.shutdown()
+    logging = sys.modules.get("logging")  # not imported by every command (show-tag)
+    if logging is not None:
+        logging.shutdown()
     try:
         sys.stdout.flush()
         sys.stderr.flush()
