@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from lkpkg import __version__
+from lkpkg import __version__, startup
 from lkpkg.errors import BuildError, LkpkgError, exit_code_for
 
 # Command name → "module:attribute" under lkpkg.cli. A command's module is imported only when
@@ -44,6 +44,11 @@ COMMANDS = {
 }
 
 
+# Commands whose start-up is most of their cost: the cyclic collector stays off until their
+# run's work begins (lkpkg.startup); every other command gets it back once it is resolved.
+QUICK_START = frozenset({"show-tag", "build", "push"})
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -55,6 +60,8 @@ class LazyGroup(click.Group):
         module, attribute = target.split(":")
         command = getattr(importlib.import_module(f"lkpkg.cli.{module}"), attribute)
         assert isinstance(command, click.Command)
+        if cmd_name not in QUICK_START:
+            startup.resume()
         return command
 
 
@@ -79,9 +86,12 @@ def echo_err(message: str) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the command in `argv` (default: the process's arguments).
 
-    As the process's own entry point (`argv` None), it also ends the process once the command
-    is done, without the interpreter's teardown: see `_end_process`.
+    As the process's own entry point (`argv` None), it starts without the cyclic garbage
+    collector (`lkpkg.startup`) and ends the process once the command is done, without the
+    interpreter's teardown: see `_end_process`.
     """
+    if argv is None:
+        startup.pause()
     code = _run(argv)
     if argv is None:
         _end_process(code)

@@ -24,6 +24,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from lkpkg import startup
 from lkpkg.builders.base import Builder, EngineSettings
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import BuildError, LkpkgError
@@ -72,6 +73,7 @@ def execute(
 ) -> list[Outcome[R]]:
     """Run `work(position, emit)` for every package in dependency order; the outcomes, in
     the plan's order. The failure policy is run_graph's: a failure blocks its dependents."""
+    startup.resume()  # the work may run long: the cyclic collector is back (lkpkg.startup)
     for package in plan.skipped:
         on_event(-1, events.Skipped(package.reference()))
     on_event(
