@@ -16,11 +16,10 @@ from lkpkg.errors import EnvironmentProblem, GitError, InputError
 from lkpkg.package import git as git_module
 from lkpkg.package import treehash
 from lkpkg.package.git import GitHead, repository_top
+from lkpkg.package.plaintree import EMPTY_TREE, directory_tree_id
 from lkpkg.package.treehash import (
-    EMPTY_TREE,
     TreeHash,
     combine,
-    directory_tree_id,
     hash_directories,
     tree_hashes,
 )
