@@ -25,6 +25,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from lkpkg.cache.indexfile import REF_NAME_ANNOTATION as REF_NAME_ANNOTATION
+from lkpkg.cache.indexfile import IndexFile, ref_name_of
 from lkpkg.cache.runs import Run, Swept, start_run, sweep
 from lkpkg.errors import CacheError, DigestMismatch, FormatError, ReferenceError_
 from lkpkg.fsutil import acquire_lock, atomic_write, fsync_dir
@@ -49,7 +51,6 @@ from lkpkg.oci.model import (
 )
 from lkpkg.reference import Reference
 
-REF_NAME_ANNOTATION = "org.opencontainers.image.ref.name"
 LAYOUT_VERSION = "1.0.0"
 CACHE_ENV = "LINUXKIT_CACHE"
 
@@ -83,6 +84,7 @@ class Cache:
         self._ready = False
         self._run: Run | None = None
         self.swept = Swept()
+        self.index_file = IndexFile(self.root / _INDEX_FILE)
 
     def __repr__(self) -> str:
         return f"Cache({str(self.root)!r})"
@@ -367,20 +369,17 @@ class Cache:
     def refs(self) -> list[tuple[str, Descriptor]]:
         """Every (ref name, descriptor) in index.json, sorted by name. The descriptor is the
         entry without its ref-name annotation, as it was given to `set_ref`."""
-        out = []
-        for entry in self._read_index()["manifests"]:
-            name = _ref_name_of(entry)
-            if name is not None:
-                out.append((name, _without_ref_name(Descriptor.from_json(entry))))
+        out = [
+            (name, _without_ref_name(desc))
+            for name, desc in self.index_file.read().entries
+            if name is not None
+        ]
         return sorted(out, key=lambda pair: (pair[0], pair[1].digest))
 
     def resolve(self, ref: str | Reference) -> Descriptor | None:
         """The descriptor stored for exactly this ref name, or None."""
-        name = str(ref)
-        for entry in self._read_index()["manifests"]:
-            if _ref_name_of(entry) == name:
-                return _without_ref_name(Descriptor.from_json(entry))
-        return None
+        found = self.index_file.read().resolve(str(ref))
+        return None if found is None else _without_ref_name(found)
 
     def set_ref(self, ref: str | Reference, desc: Descriptor, *, partial: bool = False) -> None:
         """Point `ref` (fully qualified) at `desc`, replacing any entry of that name.
@@ -404,17 +403,19 @@ class Cache:
                 self._check_complete(desc, set(), f"ref {name} names")
             # Re-read under the lock: another process may have added refs since we last looked,
             # and the rewrite must carry them over.
-            index = self._read_index()
+            index = self.index_file.read().mutable_document()
             kept: list[Any] = []
             placed = False
             for existing in index["manifests"]:
-                if _ref_name_of(existing) != name:
+                if ref_name_of(existing) != name:
                     kept.append(existing)
                 elif not placed:
                     kept.append(entry)  # keep the ref's position stable across updates
                     placed = True
             if not placed:
                 kept.append(entry)
+            if kept == index["manifests"]:
+                return  # the ref already names exactly this: a rewrite would change nothing
             index["manifests"] = kept
             self._write_index(index)
 
@@ -422,8 +423,8 @@ class Cache:
         """Drop every index.json entry named `ref`; no error if there is none. Blobs stay."""
         name = str(ref)
         with self.lock():
-            index = self._read_index()
-            kept = [e for e in index["manifests"] if _ref_name_of(e) != name]
+            index = self.index_file.read().mutable_document()
+            kept = [e for e in index["manifests"] if ref_name_of(e) != name]
             if len(kept) != len(index["manifests"]):
                 index["manifests"] = kept
                 self._write_index(index)
@@ -447,32 +448,6 @@ class Cache:
             removed += 1
         return removed
 
-    def _read_index(self) -> dict[str, Any]:
-        """index.json as a JSON object whose `manifests` entries are valid descriptors.
-
-        Entries are kept as raw JSON so that fields lkpkg does not model, written by other
-        tools, survive a rewrite untouched.
-        """
-        path = self.root / _INDEX_FILE
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            return _empty_index()
-        except OSError as e:
-            raise CacheError(f"cannot read {path}: {e.strerror}") from None
-        try:
-            index = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as e:
-            raise CacheError(f"{path}: not valid JSON: {e}") from None
-        if not isinstance(index, dict) or not isinstance(index.get("manifests"), list):
-            raise CacheError(f"{path}: not an image index (no 'manifests' list)")
-        for i, entry in enumerate(index["manifests"]):
-            try:
-                Descriptor.from_json(entry)
-            except FormatError as e:
-                raise CacheError(f"{path}: manifests[{i}]: {e}") from None
-        return index
-
     def _write_index(self, index: Mapping[str, Any]) -> None:
         if self._depth == 0:
             raise RuntimeError("index.json is only rewritten under the cache lock")
@@ -480,6 +455,8 @@ class Cache:
             self._atomic_write(self.root / _INDEX_FILE, canonical_bytes(index))
         except OSError as e:
             raise CacheError(f"cannot write {self.root / _INDEX_FILE}: {e.strerror}") from None
+        finally:
+            self.index_file.forget()
 
 
 def digest_path(path: Path, algorithm: str) -> tuple[str, int]:
@@ -533,14 +510,6 @@ def unlink_quietly(path: Path) -> None:
 
 def _empty_index() -> dict[str, Any]:
     return ImageIndex(manifests=()).to_json()
-
-
-def _ref_name_of(entry: Any) -> str | None:
-    annotations = entry.get("annotations") if isinstance(entry, dict) else None
-    if not isinstance(annotations, dict):
-        return None
-    name = annotations.get(REF_NAME_ANNOTATION)
-    return name if isinstance(name, str) else None
 
 
 def _without_ref_name(desc: Descriptor) -> Descriptor:
