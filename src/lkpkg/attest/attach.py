@@ -20,6 +20,7 @@ from pathlib import Path
 from lkpkg import __version__
 from lkpkg.attest import intoto, provenance, spdx
 from lkpkg.attest.inventory import scan_image
+from lkpkg.attest.layermemo import LayerMemo
 from lkpkg.attest.store import write_attestation_manifest
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import CacheError
@@ -153,7 +154,7 @@ def sbom_statement(
     if not isinstance(manifest, ImageManifest):
         raise CacheError(f"{image.digest}: an SBOM describes an image manifest, not an index")
     config = json.loads(cache.read_blob(manifest.config.digest))
-    inventory = scan_image(cache, manifest, platform.architecture)
+    inventory = scan_image(cache, manifest, platform.architecture, LayerMemo(cache))
     repository = package.reference().name
     subject = spdx.Subject(
         repository=repository,

@@ -19,11 +19,11 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 from urllib.parse import quote
 
 from lkpkg.attest import gobuildinfo
-from lkpkg.attest.rootfs import Entry, normalise, read_rootfs, resolver
+from lkpkg.attest.rootfs import Entry, LayerScans, catalogue_rootfs, normalise, resolver
 from lkpkg.cache.layout import Cache
 from lkpkg.oci.model import ImageManifest
 
@@ -85,20 +85,23 @@ class _Hashed:
 
 @dataclass
 class _Collector:
+    """The cataloguers' view of the image: metadata texts and hashed executables, by path.
+    A `Cataloguer` (attest/rootfs.py): its findings are JSON, remembered per layer."""
+
     texts: dict[str, bytes] = field(default_factory=dict)
     hashed: dict[str, _Hashed] = field(default_factory=dict)
 
     def wants(self, entry: Entry) -> bool:
         return True
 
-    def visit(self, entry: Entry, content: IO[bytes]) -> None:
+    def examine(self, entry: Entry, content: IO[bytes]) -> Any:
         path = entry.path
         if _is_metadata(path):
-            self.texts[path] = content.read()
-            return
+            # latin-1 maps every byte to one code point: the text survives JSON byte for byte.
+            return ["text", content.read().decode("latin-1")]
         head = content.read(4)
         if not (head == _ELF or entry.mode & 0o111):
-            return
+            return None
         sha1, sha256, go = (
             hashlib.sha1(head, usedforsecurity=False),
             hashlib.sha256(head),
@@ -111,9 +114,36 @@ class _Collector:
             sha256.update(chunk)
             go.feed(chunk)
             size += len(chunk)
-        self.hashed[path] = _Hashed(
-            sha1.hexdigest(), sha256.hexdigest(), size, go.result() if head == _ELF else None
-        )
+        info = go.result() if head == _ELF else None
+        return ["exec", sha1.hexdigest(), sha256.hexdigest(), size, _buildinfo_json(info)]
+
+    def take(self, entry: Entry, finding: Any) -> None:
+        if finding[0] == "text":
+            self.texts[entry.path] = finding[1].encode("latin-1")
+        else:
+            _, sha1, sha256, size, go = finding
+            self.hashed[entry.path] = _Hashed(sha1, sha256, size, _buildinfo_of(go))
+
+
+def _buildinfo_json(info: gobuildinfo.BuildInfo | None) -> Any:
+    if info is None:
+        return None
+    main = None if info.main is None else [info.main.path, info.main.version, info.main.sum]
+    deps = [[m.path, m.version, m.sum] for m in info.deps]
+    return [info.go_version, info.path, main, deps, [list(s) for s in info.settings]]
+
+
+def _buildinfo_of(value: Any) -> gobuildinfo.BuildInfo | None:
+    if value is None:
+        return None
+    go_version, path, main, deps, settings = value
+    return gobuildinfo.BuildInfo(
+        go_version,
+        path,
+        None if main is None else gobuildinfo.Module(*main),
+        tuple(gobuildinfo.Module(*m) for m in deps),
+        tuple((k, v) for k, v in settings),
+    )
 
 
 def _is_metadata(path: str) -> bool:
@@ -134,10 +164,13 @@ def _is_metadata(path: str) -> bool:
     return base.endswith(".egg-info")
 
 
-def scan_image(cache: Cache, manifest: ImageManifest, arch: str) -> Inventory:
-    """Read the image's layers once and catalogue what they install."""
+def scan_image(
+    cache: Cache, manifest: ImageManifest, arch: str, scans: LayerScans | None = None
+) -> Inventory:
+    """Catalogue what the image's layers install, each layer read once (or never, when
+    `scans` remembers it: attest/layermemo.py)."""
     collector = _Collector()
-    entries = read_rootfs(cache, manifest, collector)
+    entries = catalogue_rootfs(cache, manifest, collector, scans)
     canonical = resolver(entries)
     texts = collector.texts
     distro = _os_release(texts)

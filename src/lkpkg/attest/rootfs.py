@@ -11,14 +11,14 @@ visible file while the stream passes it.
 from __future__ import annotations
 
 import tarfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Protocol
+from typing import IO, Any, Protocol
 
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import FormatError
 from lkpkg.oci import mediatypes
-from lkpkg.oci.model import ImageManifest
+from lkpkg.oci.model import Descriptor, ImageManifest
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
@@ -99,17 +99,144 @@ def read_rootfs(
     """Every visible path of the image (the root excluded), handing wanted files to `visitor`."""
     entries: dict[str, Entry] = {}
     upper = _Upper()
-    for number in range(len(manifest.layers) - 1, -1, -1):
-        layer = manifest.layers[number]
-        if layer.media_type == mediatypes.OCI_LAYER_ZSTD:
-            raise FormatError(f"layer {layer.digest}: zstd layers cannot be read for an SBOM")
-        if layer.media_type not in mediatypes.LAYER_TYPES:
-            continue  # not a filesystem layer (image-spec: unknown types are ignored)
+    for number, layer in _filesystem_layers(manifest):
         with cache.open_blob(layer.digest) as blob:
             this = _Upper()
             _read_layer(blob, number, upper, this, entries, visitor, layer.digest)
         upper.absorb(this)
     return entries
+
+
+class Cataloguer(Protocol):
+    """A visitor whose findings can be remembered per layer: `examine` makes a JSON value of
+    a file from its path, mode and content alone (never its layer or what is above it), and
+    `take` receives it for each file that is visible in the image."""
+
+    def wants(self, entry: Entry) -> bool: ...
+
+    def examine(self, entry: Entry, content: IO[bytes]) -> Any: ...
+
+    def take(self, entry: Entry, finding: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class LayerScan:
+    """What one layer holds, independent of the layers above it: every member in tar order
+    as (path, kind, mode, size, linkname), and the cataloguer's finding per member index
+    (only members it wanted and found something in). JSON-able: see `attest/layermemo.py`."""
+
+    members: tuple[tuple[str, str, int, int, str], ...]
+    findings: dict[int, Any]
+
+
+class LayerScans(Protocol):
+    """Where scans of layers are remembered, by layer digest."""
+
+    def get(self, layer: Descriptor) -> LayerScan | None: ...
+
+    def put(self, layer: Descriptor, scan: LayerScan) -> None: ...
+
+
+def catalogue_rootfs(
+    cache: Cache, manifest: ImageManifest, cataloguer: Cataloguer, scans: LayerScans | None
+) -> dict[str, Entry]:
+    """`read_rootfs` for a cataloguer, each layer scanned once ever when `scans` remembers
+    them: a layer's scan depends only on its bytes, which its digest names. Visibility is
+    decided afterwards, by the same rule (`_place`), so the result is the same either way."""
+    entries: dict[str, Entry] = {}
+    upper = _Upper()
+    for number, layer in _filesystem_layers(manifest):
+        scan = scans.get(layer) if scans is not None else None
+        if scan is None:
+            with cache.open_blob(layer.digest) as blob:
+                scan = _scan_layer(blob, cataloguer, layer.digest)
+            if scans is not None:
+                scans.put(layer, scan)
+        this = _Upper()
+        for index, (path, kind, mode, size, linkname) in enumerate(scan.members):
+            entry = _place(path, kind, mode, size, linkname, number, upper, this, entries)
+            if entry is not None and index in scan.findings:
+                cataloguer.take(entry, scan.findings[index])
+        upper.absorb(this)
+    return entries
+
+
+def _filesystem_layers(manifest: ImageManifest) -> list[tuple[int, Descriptor]]:
+    """(number, layer) of each filesystem layer, top (last) first."""
+    out = []
+    for number in range(len(manifest.layers) - 1, -1, -1):
+        layer = manifest.layers[number]
+        if layer.media_type == mediatypes.OCI_LAYER_ZSTD:
+            raise FormatError(f"layer {layer.digest}: zstd layers cannot be read for an SBOM")
+        if layer.media_type in mediatypes.LAYER_TYPES:
+            out.append((number, layer))  # other types are not filesystems: ignored (image-spec)
+    return out
+
+
+def _members(blob: IO[bytes]) -> Iterator[tuple[tarfile.TarFile, tarfile.TarInfo, str, str]]:
+    """(archive, member, normalised path, kind) of each member with a path, in tar order."""
+    # Not the default buffer (10 KiB), which makes tarfile loop per block in Python.
+    with tarfile.open(fileobj=blob, mode="r|*", bufsize=_BUFFER) as archive:
+        for member in archive:
+            path = normalise(member.name)
+            if path:
+                yield archive, member, path, _KINDS.get(member.type, "other")
+
+
+def _linkname(member: tarfile.TarInfo, kind: str) -> str:
+    return normalise(member.linkname) if kind == "hardlink" else member.linkname
+
+
+def _scan_layer(blob: IO[bytes], cataloguer: Cataloguer, digest: str) -> LayerScan:
+    members: list[tuple[str, str, int, int, str]] = []
+    findings: dict[int, Any] = {}
+    try:
+        for archive, member, path, kind in _members(blob):
+            size = member.size if kind == "file" else 0
+            record = (path, kind, member.mode, size, _linkname(member, kind))
+            members.append(record)
+            if kind != "file":
+                continue
+            entry = Entry(path, kind, member.mode, size, record[4])
+            if cataloguer.wants(entry):
+                content = archive.extractfile(member)
+                if content is not None:
+                    finding = cataloguer.examine(entry, content)
+                    if finding is not None:
+                        findings[len(members) - 1] = finding
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise FormatError(f"layer {digest}: not a readable tar: {e}") from None
+    return LayerScan(tuple(members), findings)
+
+
+def _place(
+    path: str,
+    kind: str,
+    mode: int,
+    size: int,
+    linkname: str,
+    number: int,
+    upper: _Upper,
+    this: _Upper,
+    entries: dict[str, Entry],
+) -> Entry | None:
+    """Record one member of layer `number` in `this` and, when no upper layer hides it, in
+    `entries`; the visible Entry, else None (whiteouts, opaque markers, hidden paths)."""
+    head, _, base = path.rpartition("/")
+    if base == OPAQUE:
+        this.opaque.add(head)
+        return None
+    if base.startswith(WHITEOUT):
+        this.deleted.add(f"{head}/{base[len(WHITEOUT) :]}".lstrip("/"))
+        return None
+    if upper.hides(path):
+        return None
+    this.present.add(path)
+    if kind != "dir":
+        this.non_dirs.add(path)
+    entry = Entry(path, kind, mode, size, linkname, number)
+    entries[path] = entry
+    return entry
 
 
 def _read_layer(
@@ -122,38 +249,15 @@ def _read_layer(
     digest: str,
 ) -> None:
     try:
-        # Not the default (10 KiB), which makes tarfile loop per block in Python.
-        with tarfile.open(fileobj=blob, mode="r|*", bufsize=_BUFFER) as archive:
-            for member in archive:
-                path = normalise(member.name)
-                if not path:
-                    continue
-                head, _, base = path.rpartition("/")
-                if base == OPAQUE:
-                    this.opaque.add(head)
-                    continue
-                if base.startswith(WHITEOUT):
-                    this.deleted.add(f"{head}/{base[len(WHITEOUT) :]}".lstrip("/"))
-                    continue
-                if upper.hides(path):
-                    continue
-                kind = _KINDS.get(member.type, "other")
-                this.present.add(path)
-                if kind != "dir":
-                    this.non_dirs.add(path)
-                entry = Entry(
-                    path,
-                    kind,
-                    member.mode,
-                    member.size if kind == "file" else 0,
-                    normalise(member.linkname) if kind == "hardlink" else member.linkname,
-                    number,
-                )
-                entries[path] = entry
-                if kind == "file" and visitor is not None and visitor.wants(entry):
-                    content = archive.extractfile(member)
-                    if content is not None:
-                        visitor.visit(entry, content)
+        for archive, member, path, kind in _members(blob):
+            size = member.size if kind == "file" else 0
+            linkname = _linkname(member, kind)
+            entry = _place(path, kind, member.mode, size, linkname, number, upper, this, entries)
+            if entry is None or kind != "file" or visitor is None or not visitor.wants(entry):
+                continue
+            content = archive.extractfile(member)
+            if content is not None:
+                visitor.visit(entry, content)
     except (tarfile.TarError, EOFError, OSError) as e:
         raise FormatError(f"layer {digest}: not a readable tar: {e}") from None
 

@@ -14,14 +14,17 @@ written it and not yet set the ref that will reach it.
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lkpkg.cache.layout import Cache
+from lkpkg.cache.layout import LAYER_MEMO_DIR, Cache
 from lkpkg.cache.remove import reachable
 from lkpkg.cache.runs import RUNS_DIR, Swept, run_is_live, sweep, tree_size
 from lkpkg.errors import LkpkgError
 from lkpkg.oci.digest import SHA256, digest_stream
+
+_HEX64 = re.compile("[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,15 @@ def fsck(cache: Cache, *, repair: bool = False) -> Report:
     )
 
 
+def _prune_layer_memos(cache: Cache) -> None:
+    """Remove SBOM layer memos whose layer blob is no longer stored (under the lock)."""
+    folder = cache.root / LAYER_MEMO_DIR
+    for memo in folder.glob("*.json") if folder.is_dir() else ():
+        if _HEX64.fullmatch(memo.stem) and not cache.has_blob(f"{SHA256}:{memo.stem}"):
+            with contextlib.suppress(FileNotFoundError):
+                memo.unlink()
+
+
 def gc(cache: Cache) -> Report:
     """Remove orphan blobs and stale scratch entries (not corrupt blobs, not refs)."""
     if not (cache.root / "blobs").exists():
@@ -157,6 +169,7 @@ def gc(cache: Cache) -> Report:
         old, young = _orphans(cache)
         orphan_bytes = sum(tree_size(p) for _, p in old)
         cache.remove_blobs(d for d, _ in old)
+        _prune_layer_memos(cache)
         swept = sweep(cache.root)
     return Report(
         orphans=tuple(d for d, _ in old),

@@ -58,6 +58,9 @@ _LAYOUT_FILE = "oci-layout"
 _INDEX_FILE = "index.json"
 _LOCK_FILE = ".lock"
 _TMP_DIR = ".tmp"
+# Memos of SBOM layer scans, `<hex of the layer digest>.json` (attest/layermemo.py); gc prunes
+# those whose layer blob is gone.
+LAYER_MEMO_DIR = ".sbom-layers"
 _BLOB_MODE = 0o644
 _MANIFESTS = mediatypes.MANIFEST_TYPES | mediatypes.INDEX_TYPES
 
@@ -190,6 +193,15 @@ class Cache:
             yield path
         finally:
             shutil.rmtree(path, ignore_errors=True)
+
+    def write_file(self, path: Path, data: bytes) -> None:
+        """Replace `path`, a file of the cache that is not a blob or index.json (a memo of
+        lkpkg's own), atomically: staged in `.tmp` under this run's name, fsynced, renamed."""
+        try:
+            self.run()
+            self._atomic_write(path, data)
+        except OSError as e:
+            raise CacheError(f"cannot write {path}: {e.strerror}") from None
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         prefix = self.run().scratch_name("write") + "-"
