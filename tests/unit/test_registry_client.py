@@ -299,6 +299,48 @@ def test_manifest_naming_a_missing_blob_is_refused_by_the_registry(registry, con
         connect(registry).put_manifest(
             "lkpkg/a", "v1", json.dumps(manifest).encode(), DOCKER_MANIFEST
         )
+    # Asked again, in case the registry was reading a link another client was rewriting.
+    assert registry.count("PUT", "/manifests/v1") == FAST.attempts
+
+
+# Distribution 2.8's answer to a manifest PUT that read a blob's link file while another
+# client's upload of the same blob was rewriting it (truncate, then write): the empty link is
+# an invalid digest, and the blob counts as unknown.
+RELINKING = json.dumps(
+    {
+        "errors": [
+            {"code": "DIGEST_INVALID", "message": "provided digest did not match uploaded content"},
+            {"code": "MANIFEST_BLOB_UNKNOWN", "message": "blob unknown to registry"},
+        ]
+    }
+).encode()
+
+
+def test_a_manifest_refused_while_another_push_relinks_its_blob_is_put_again(registry, connect):
+    client = connect(registry)
+    data, digest = image(registry, "lkpkg/a")
+    registry.fail(
+        Fault(
+            "PUT",
+            "/manifests/v1",
+            status=400,
+            headers={"Content-Type": "application/json"},
+            body=RELINKING,
+            times=FAST.attempts - 1,
+        )
+    )
+    assert client.put_manifest("lkpkg/a", "v1", data, OCI_MANIFEST) == digest
+    assert registry.count("PUT", "/manifests/v1") == FAST.attempts
+    assert client.get_manifest("lkpkg/a", "v1").digest == digest
+
+
+def test_a_manifest_refused_for_another_reason_is_not_put_again(registry, connect):
+    data, _ = image(registry, "lkpkg/a")
+    body = json.dumps({"errors": [{"code": "MANIFEST_INVALID", "message": "manifest invalid"}]})
+    registry.fail(Fault("PUT", "/manifests/v1", status=400, body=body.encode()))
+    with pytest.raises(RegistryRefused, match="MANIFEST_INVALID"):
+        connect(registry).put_manifest("lkpkg/a", "v1", data, OCI_MANIFEST)
+    assert registry.count("PUT", "/manifests/v1") == 1
 
 
 def test_put_manifest_refuses_bytes_that_are_not_their_digest(registry, connect):

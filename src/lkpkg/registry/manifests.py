@@ -15,7 +15,7 @@ from lkpkg.errors import DigestMismatch, RegistryRefused
 from lkpkg.oci import mediatypes
 from lkpkg.oci.digest import algorithm_of, digest_of, invalid_digest_reason
 from lkpkg.oci.tagged import Manifest, ManifestInfo
-from lkpkg.registry.session import Session, checked_ref
+from lkpkg.registry.session import Session, checked_ref, registry_errors
 from lkpkg.registry.transport import BodyTooLarge
 
 # Every manifest type lkpkg reads. Registries serve a manifest only in a type the client
@@ -120,14 +120,20 @@ class Manifests:
         else:
             digest = digest_of(data)
         action = self._s.pushing(path)
-        response = self._s.request(
-            "PUT",
-            f"/v2/{path}/manifests/{ref}",
-            content=data,
-            headers={"Content-Type": media_type},
-            scopes=(self._s.push_scope(path),),
-            action=action,
-        )
+        attempts = max(1, self._s.config.attempts)
+        for attempt in range(attempts):
+            if attempt:
+                self._s.sleep(self._s.config.backoff(attempt - 1))
+            response = self._s.request(
+                "PUT",
+                f"/v2/{path}/manifests/{ref}",
+                content=data,
+                headers={"Content-Type": media_type},
+                scopes=(self._s.push_scope(path),),
+                action=action,
+            )
+            if response.status_code != 400 or not _unknown_reference(response):
+                break
         if response.status_code not in (200, 201, 202, 204):
             raise self._s.error_for(response, action, self._s.subject(path, ref))
         self._s.check_reported_digest(
@@ -154,6 +160,21 @@ class Manifests:
                 )
             return reported
         return digest_of(data)
+
+
+def _unknown_reference(response: httpx.Response) -> bool:
+    """Whether a refused manifest PUT says a blob or child manifest it names is unknown.
+
+    The caller pushed those first (invariant 3), so the registry is contradicting what it
+    just accepted: a read racing another client's write of the same blob. Distribution 2.8
+    rewrites a repository's link file in place (truncate, then write), so a concurrent push
+    of the same layer or manifest makes it read an empty link and refuse with
+    DIGEST_INVALID + MANIFEST_BLOB_UNKNOWN (upstream writes through a temporary file and a
+    rename since distribution/distribution#4624); a store whose reads lag its writes answers
+    the same way. Another try after a backoff settles it; a reference that is really missing
+    is still refused, after `attempts` tries.
+    """
+    return "MANIFEST_BLOB_UNKNOWN" in {code for code, _ in registry_errors(response)}
 
 
 def _media_type(content_type: str | None, data: bytes) -> str:
