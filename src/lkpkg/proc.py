@@ -102,6 +102,8 @@ def child_environment(
 _PR_SET_PDEATHSIG = 1
 _live: set[int] = set()  # process groups of children still running
 _live_lock = threading.Lock()
+# Verbose builds of parallel packages echo from several threads: one lock, one write per line.
+_echo_lock = threading.Lock()
 
 
 def _load_prctl() -> Callable[..., int] | None:
@@ -233,12 +235,20 @@ def run_logged(
             line = raw.decode("utf-8", "replace").rstrip("\n")
             tail.append(line)
             if echo:
-                print(f"{echo_prefix}{line}", file=sys.stderr, flush=True)
+                _echo_line(f"{echo_prefix}{line}\n")
         proc.stdout.close()
         code = _reap_with_group(proc)
     if check and code != 0:
         raise BuildError(f"{what} failed (exit {code})", tail=list(tail))
     return Result(code, list(tail))
+
+
+def _echo_line(text: str) -> None:
+    """Write one whole line to stderr. `print` writes the text and its newline in two calls,
+    so two builds echoing at once could join their lines ("A | xB | y" then two newlines)."""
+    with _echo_lock:
+        sys.stderr.write(text)
+        sys.stderr.flush()
 
 
 def run_quiet(

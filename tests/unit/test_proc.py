@@ -1,5 +1,12 @@
 from __future__ import annotations
 
+import io
+import os
+import sys
+
+import pytest
+
+from lkpkg import proc
 from lkpkg.proc import DEFAULT_PATH, child_environment
 
 PARENT = {
@@ -35,3 +42,34 @@ def test_passphrases_need_an_explicit_grant_even_when_listed() -> None:
 
 def test_a_child_always_has_a_path() -> None:
     assert child_environment({}, ())["PATH"] == DEFAULT_PATH
+
+
+class _Writes(io.StringIO):
+    """A stderr that records each write call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def write(self, text: str) -> int:
+        self.calls.append(text)
+        return super().write(text)
+
+
+def test_each_echoed_build_line_is_one_write_with_its_prefix_and_newline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parallel verbose builds echo from several threads: a line written in two calls (text,
+    # then newline, as print does) let another build's line land between them.
+    stderr = _Writes()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    script = "import sys; [print(f'step {i}') for i in range(3)]; print('no newline', end='')"
+    proc.run_logged(
+        [sys.executable, "-c", script],
+        what="echo",
+        env={"PATH": os.environ.get("PATH", "/usr/bin")},
+        echo=True,
+        echo_prefix="org/one:tag | ",
+    )
+    expected = [f"org/one:tag | step {i}\n" for i in range(3)] + ["org/one:tag | no newline\n"]
+    assert stderr.calls == expected
