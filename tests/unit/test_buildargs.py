@@ -3,7 +3,6 @@ key rule), --build-arg-file, the automatic args and labels, REVISION only when c
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -17,12 +16,7 @@ from lkpkg.pipeline.graph import package_graph
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def repo(isolated_git: None, tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     packages = {
         "dep-a": "image: dep-a\n",

@@ -4,7 +4,6 @@ dirty propagation, --hash winning, FROM a sibling, cycles, and the default left 
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
 from pathlib import Path
 
@@ -19,12 +18,7 @@ DEPS = TagMode.DEPS
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def repo(isolated_git: None, tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     packages = {
         "base": ("image: base\n", "FROM scratch\n"),

@@ -4,7 +4,6 @@ another org) and which do not — the org must not, unless the build can read it
 from __future__ import annotations
 
 import dataclasses
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -53,12 +52,7 @@ def git(repo: Path, *args: str) -> None:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def repo(isolated_git: None, tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     packages = {
         "plain": ("image: plain\n", "FROM scratch\nCOPY msg /msg\n"),

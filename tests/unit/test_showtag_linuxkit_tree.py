@@ -11,7 +11,6 @@ is at /opt/linuxkit/bin/linuxkit, its output is compared too.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -28,12 +27,7 @@ PACKAGES = sorted(path.name for path in CORPUS.iterdir() if path.is_dir())
 
 
 @pytest.fixture
-def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in list(os.environ):
-        if name.startswith("GIT_"):
-            monkeypatch.delenv(name)
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+def tree(isolated_git: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("LINUXKIT_PKG_ORG", raising=False)
     repo = tmp_path / "linuxkit"
     shutil.copytree(CORPUS, repo / "pkg")
