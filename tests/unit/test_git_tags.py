@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from lkpkg.errors import EnvironmentProblem
 from lkpkg.package import git as git_module
 from lkpkg.package.git import tags_at
 from tests.conftest import git
@@ -70,3 +71,13 @@ def test_a_worktree_is_always_asked(tmp_path, spawned):
     assert (worktree / ".git").is_file()
     assert tags_at(worktree, head) == ("v1",)
     assert len(spawned) == 1
+
+
+@pytest.mark.parametrize("together", [False, True])
+def test_a_git_that_cannot_start_is_one_environment_line(tmp_path: Path, together: bool) -> None:
+    argv = ["lkpkg-test-no-such-git", "status"]
+    with pytest.raises(EnvironmentProblem, match=r"^git: not found; .* needs it installed$"):
+        if together:
+            git_module.spawn_together([(argv, None)], cwd=tmp_path, env={"PATH": str(tmp_path)})
+        else:
+            git_module.spawn(argv, cwd=tmp_path, env={"PATH": str(tmp_path)})

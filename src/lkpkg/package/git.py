@@ -56,6 +56,15 @@ def repository_top(directory: Path) -> Path | None:
     return None
 
 
+def _not_started(exc: OSError, cwd: Path) -> EnvironmentProblem:
+    """The one-line error for a git process that could not be started."""
+    if isinstance(exc, FileNotFoundError):
+        return EnvironmentProblem(
+            "git: not found; computing a package's content hash needs it installed"
+        )
+    return EnvironmentProblem(f"cannot run git in {cwd}: {exc.strerror or exc}")
+
+
 def spawn(
     argv: Sequence[bytes | str],
     *,
@@ -74,12 +83,8 @@ def spawn(
             capture_output=True,
             check=False,
         )
-    except FileNotFoundError as exc:
-        raise EnvironmentProblem(
-            "git: not found; computing a package's content hash needs it installed"
-        ) from exc
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot run git in {cwd}: {exc.strerror or exc}") from exc
+        raise _not_started(exc, cwd) from exc
 
 
 def spawn_together(
@@ -108,12 +113,8 @@ def spawn_together(
             out, err = proc.communicate(stdin)
             done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
         return done
-    except FileNotFoundError as exc:
-        raise EnvironmentProblem(
-            "git: not found; computing a package's content hash needs it installed"
-        ) from exc
     except OSError as exc:
-        raise EnvironmentProblem(f"cannot run git in {cwd}: {exc.strerror or exc}") from exc
+        raise _not_started(exc, cwd) from exc
     finally:
         for proc, _ in started:
             if proc.returncode is None:
