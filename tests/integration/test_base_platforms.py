@@ -1,13 +1,17 @@
 """A base the cache holds only for other platforms: refused before buildah runs, in one line
 naming the reference, the platform, what the cache holds and how to get it; a stage's own
-`--platform=` is checked for that platform; doctor reports the same gap. ($BUILDPLATFORM
-evaluation is covered by tests/unit/test_bases.py: buildah 1.28 itself does not resolve a
-`FROM --platform=…` stage against a base list in its store.)"""
+`--platform=` is checked for that platform; doctor reports the same gap. A cross build's
+`FROM --platform=$BUILDPLATFORM` stage runs on the host's platform, as BuildKit runs it
+(buildah 1.28 alone gives BUILDPLATFORM the target's value; lkpkg passes the host's)."""
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import os
 import shutil
+import tarfile
 from pathlib import Path
 
 from tests.conftest import BASE_REF, git, lkpkg
@@ -116,3 +120,46 @@ def test_a_stage_platform_flag_is_checked_for_that_platform(tmp_path, cache_dir)
     assert error.startswith("lkpkg: error:")
     assert "not in the cache for linux/riscv64 (--platform=linux/riscv64)" in error
     assert builds(log) == []
+
+
+REF_NAME = "org.opencontainers.image.ref.name"
+
+
+def layer_file(cache: Path, ref_suffix: str, name: str) -> tuple[str, bytes]:
+    """(architecture, content of `name`) of the one-layer image whose ref ends `ref_suffix`."""
+    index = json.loads((cache / "index.json").read_text())
+    (entry,) = [
+        m
+        for m in index["manifests"]
+        if m.get("annotations", {})
+        .get("org.opencontainers.image.ref.name", "")
+        .endswith(ref_suffix)
+    ]
+
+    def blob(digest: str) -> bytes:
+        return (cache / "blobs" / "sha256" / digest.split(":", 1)[1]).read_bytes()
+
+    manifest = json.loads(blob(entry["digest"]))
+    config = json.loads(blob(manifest["config"]["digest"]))
+    (layer,) = manifest["layers"]
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layer["digest"])))) as tar:
+        member = tar.extractfile(name)
+        assert member is not None
+        return config["architecture"], member.read()
+
+
+def test_a_cross_build_runs_a_buildplatform_stage_on_the_host(tmp_path, cache_dir):
+    # riscv64 is not in the cache, but only the scratch stage is built for it; the stage that
+    # runs reads the base for the host's platform, which the cache has.
+    dockerfile = (
+        f"FROM --platform=$BUILDPLATFORM {BASE_REF} AS tools\n"
+        "RUN uname -m > /machine\n"
+        "FROM scratch\n"
+        "COPY --from=tools /machine /machine\n"
+    )
+    package = package_repo(tmp_path / "repo", dockerfile)
+    result = lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/riscv64", str(package))
+    assert result.returncode == 0, result.stderr
+    architecture, machine = layer_file(cache_dir, "-riscv64", "machine")
+    assert architecture == "riscv64"
+    assert machine.decode().strip() == os.uname().machine

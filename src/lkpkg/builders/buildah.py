@@ -43,10 +43,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from lkpkg.builders.base import LAYOUT_REF, BaseImage, BuildRequest, EngineSettings
+from lkpkg.builders.dockerfile import platform_args
 from lkpkg.builders.locks import host_lock, lock_path
 from lkpkg.builders.longvalues import add_labels, check_build_args, split_labels
 from lkpkg.builders.memo import ProvidedBases, VersionMemo
 from lkpkg.fsutil import acquire_lock, atomic_write
+from lkpkg.platforms import host_platform
 from lkpkg.proc import child_environment, run_logged, run_quiet
 
 # What buildah (and the runtimes and helpers it starts) may see of our environment: its own
@@ -62,6 +64,8 @@ BUILDAH_VARIABLES = (
     "XDG_CONFIG_HOME",
     "XDG_DATA_HOME",
 )
+
+BUILD_PLATFORM_ARGS = ("BUILDPLATFORM", "BUILDOS", "BUILDARCH", "BUILDVARIANT")
 
 
 def parse_version(json_output: str, text_output: str = "") -> str | None:
@@ -309,6 +313,13 @@ class BuildahBuilder:
                 argv += ["--timestamp", str(request.timestamp)]
             for key, value in request.build_args.items():
                 argv += ["--build-arg", f"{key}={value}"]
+            # buildah 1.28 gives BUILDPLATFORM (BUILDOS, BUILDARCH, BUILDVARIANT) the target's
+            # value under --platform, so a cross build's `FROM --platform=$BUILDPLATFORM base`
+            # asked the base for the target ("image not known"). BuildKit's meaning: the host.
+            host = platform_args(request.platform, host_platform())
+            for key in BUILD_PLATFORM_ARGS:
+                if key not in request.build_args:
+                    argv += ["--build-arg", f"{key}={host[key]}"]
             for key, value in inline.items():
                 argv += ["--label", f"{key}={value}"]
             argv.append(str(request.context))
