@@ -39,17 +39,21 @@ from lkpkg.oci.model import (
 )
 from lkpkg.reference import Reference
 from lkpkg.registry.protocol import Registry
+from lkpkg.trust.cosign import (
+    SIGNATURE_ANNOTATION,
+    artefact_config,
+    artefact_tag,
+    existing_layers,
+)
 
 DSSE_ENVELOPE = "application/vnd.dsse.envelope.v1+json"
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 PREDICATE_ANNOTATION = "predicateType"
-SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 
 
 def attestation_tag(digest: str) -> str:
     """`sha256:HEX` → `sha256-HEX.att`, where cosign keeps an image's attestations."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}-{hexpart}.att"
+    return artefact_tag(digest, "att")
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:
@@ -68,27 +72,6 @@ def envelope(statement: bytes, key: ec.EllipticCurvePrivateKey) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _config(layers: Sequence[Descriptor]) -> bytes:
-    return canonical_bytes(
-        {
-            "architecture": "",
-            "os": "",
-            "config": {},
-            "rootfs": {"type": "layers", "diff_ids": [layer.digest for layer in layers]},
-        }
-    )
-
-
-def _existing(registry: Registry, repo: str, tag: str) -> list[Descriptor]:
-    if registry.head_manifest(repo, tag) is None:
-        return []
-    data, _, _ = registry.get_manifest(repo, tag)
-    parsed = parse_manifest_bytes(data)
-    if not isinstance(parsed, ImageManifest):
-        return []
-    return [layer for layer in parsed.layers if layer.media_type == DSSE_ENVELOPE]
-
-
 def sign_statements(
     registry: Registry,
     repo: str,
@@ -105,7 +88,7 @@ def sign_statements(
     replaced = {kind for kind, _ in statements}
     layers = [
         layer
-        for layer in _existing(registry, repo, tag)
+        for layer in existing_layers(registry, repo, tag, DSSE_ENVELOPE)
         if (layer.annotations or {}).get(PREDICATE_ANNOTATION) not in replaced
     ]
     for kind, statement in statements:
@@ -120,7 +103,7 @@ def sign_statements(
                 annotations={PREDICATE_ANNOTATION: kind, SIGNATURE_ANNOTATION: ""},
             )
         )
-    config = _config(layers)
+    config = artefact_config(layers)
     config_digest = sha256_digest(config)
     registry.upload_blob(repo, config_digest, len(config), lambda: io.BytesIO(config))
     manifest = ImageManifest(
@@ -189,7 +172,7 @@ def verify_attestations(
     """Every envelope under `sha256-HEX.att` must verify and be about `image_digest`; the
     predicate types in `required` must all be among them."""
     tag = attestation_tag(image_digest)
-    layers = _existing(registry, repo, tag)
+    layers = existing_layers(registry, repo, tag, DSSE_ENVELOPE)
     if not layers:
         raise VerificationFailed(f"{repo_name}@{image_digest}: no signed attestations ({tag})")
     kinds: list[str] = []

@@ -22,6 +22,7 @@ import base64
 import io
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,10 +42,16 @@ SIGNATURE_ANNOTATION = "dev.cosignproject.cosign/signature"
 SIGNATURE_TYPE = "cosign container image signature"
 
 
+def artefact_tag(digest: str, suffix: str) -> str:
+    """`sha256:HEX` → `sha256-HEX.SUFFIX`: where cosign keeps what it stores of a manifest
+    (`sig` signatures, `att` attestations)."""
+    algorithm, _, hexpart = digest.partition(":")
+    return f"{algorithm}-{hexpart}.{suffix}"
+
+
 def signature_tag(digest: str) -> str:
     """`sha256:HEX` → `sha256-HEX.sig`, the tag cosign keeps a manifest's signatures under."""
-    algorithm, _, hexpart = digest.partition(":")
-    return f"{algorithm}-{hexpart}.sig"
+    return artefact_tag(digest, "sig")
 
 
 def _passphrase(passphrase: str | None) -> bytes:
@@ -122,8 +129,9 @@ def payload(docker_reference: str, digest: str) -> bytes:
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
-def _signature_config(layers: list[Descriptor]) -> bytes:
-    # cosign's signature images carry a minimal config whose diff_ids are the payload digests.
+def artefact_config(layers: Sequence[Descriptor]) -> bytes:
+    """The minimal config of cosign's signature and attestation images: its diff_ids are the
+    layers' digests."""
     config = {
         "architecture": "",
         "os": "",
@@ -152,7 +160,7 @@ def sign(
     body_digest = sha256_digest(body)
     signature = base64.b64encode(key.sign(body, ec.ECDSA(hashes.SHA256()))).decode()
     tag = signature_tag(digest)
-    layers = _existing_layers(registry, repo, tag)
+    layers = existing_layers(registry, repo, tag, SIMPLESIGNING)
     for layer in layers:
         if layer.digest == body_digest and _verifies(key.public_key(), body, layer):
             return Signed(digest, tag, added=False)  # ECDSA is randomised: keep the first one
@@ -162,7 +170,7 @@ def sign(
             SIMPLESIGNING, body_digest, len(body), annotations={SIGNATURE_ANNOTATION: signature}
         )
     )
-    config = _signature_config(layers)
+    config = artefact_config(layers)
     config_digest = sha256_digest(config)
     registry.upload_blob(repo, config_digest, len(config), lambda: io.BytesIO(config))
     manifest = ImageManifest(
@@ -172,14 +180,15 @@ def sign(
     return Signed(digest, tag, added=True)
 
 
-def _existing_layers(registry: Registry, repo: str, tag: str) -> list[Descriptor]:
+def existing_layers(registry: Registry, repo: str, tag: str, media_type: str) -> list[Descriptor]:
+    """The `media_type` layers of the artefact image `repo:tag` (none when it is absent)."""
     if registry.head_manifest(repo, tag) is None:
         return []
     data, _, _ = registry.get_manifest(repo, tag)
     parsed = parse_manifest_bytes(data)
     if not isinstance(parsed, ImageManifest):
         return []
-    return [layer for layer in parsed.layers if layer.media_type == SIMPLESIGNING]
+    return [layer for layer in parsed.layers if layer.media_type == media_type]
 
 
 def _verifies(public: ec.EllipticCurvePublicKey, body: bytes, layer: Descriptor) -> bool:
@@ -203,7 +212,7 @@ def verify(
     """Pass when some signature under `sha256-HEX.sig` is valid for `public`, this repository
     and exactly `digest`; else raise VerificationFailed naming what was wrong."""
     tag = signature_tag(digest)
-    layers = _existing_layers(registry, repo, tag)
+    layers = existing_layers(registry, repo, tag, SIMPLESIGNING)
     if not layers:
         raise VerificationFailed(f"{repo_name}@{digest}: no cosign signature ({tag} missing)")
     reasons: list[str] = []
