@@ -103,10 +103,11 @@ def locked(path: Path, *, shared: bool = False) -> Iterator[None]:
 
 
 def is_locked(path: Path) -> bool:
-    """True when some live process holds a lock on `path` (probed without waiting)."""
+    """True when some live process holds a lock on `path` (probed without waiting); an absent
+    file is not locked. Other errors are raised: "cannot tell" is not "nobody holds it"."""
     try:
         fd = acquire_lock(path, blocking=False, create=False)
-    except OSError:
+    except FileNotFoundError:
         return False
     if fd is None:
         return True

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lkpkg.fsutil import acquire_lock
+from lkpkg.fsutil import acquire_lock, is_locked
 
 RUNS_DIR = ".runs"
 TMP_DIR = ".tmp"
@@ -86,15 +86,7 @@ def start_run(root: Path) -> Run:
 
 def run_is_live(root: Path, run_id: str) -> bool:
     """True while the process of run `run_id` lives (it holds its lock)."""
-    path = _lock_path(root, run_id)
-    try:
-        fd = acquire_lock(path, blocking=False, create=False)
-    except FileNotFoundError:
-        return False
-    if fd is None:
-        return True
-    os.close(fd)
-    return False
+    return is_locked(_lock_path(root, run_id))
 
 
 def run_of(name: str) -> str | None:
