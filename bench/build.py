@@ -34,25 +34,13 @@ import json
 import os
 import resource
 import shutil
-import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LKPKG = str(ROOT / ".venv" / "bin" / "lkpkg")
-BASE_REF = "localhost/debian:bookworm"
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-}
+from _common import BASE_REF, GIT_ENV, LKPKG, ROOT, load, stats
+
 EPOCH = "1767225600"  # the commit time above: what lkpkg passes as --timestamp
 
 
@@ -120,14 +108,6 @@ def raw_direct(package: Path, store_env: dict[str, str], out: Path) -> tuple[flo
         shutil.rmtree(out)
     argv = raw_build_argv(package, f"oci:{out}:raw")
     return timed([*argv[:-1], "--disable-compression=false", argv[-1]], store_env)
-
-
-def load() -> str:
-    return "/".join(f"{value:.2f}" for value in os.getloadavg())
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:

@@ -18,45 +18,18 @@ from __future__ import annotations
 import argparse
 import collections
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _common import ROOT, start_registry
 from tests.fixtures.faultproxy import FaultMix, FaultProxy, StalledServer
 from tests.fixtures.faultpush import attempt, client_for, judge, small_image
 
 from lkpkg.cache.layout import Cache
 from lkpkg.registry import TransportConfig
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = root / "config.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {root / 'data'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = (root / "registry.log").open("wb")
-    proc = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("docker-registry did not start")
 
 
 def run_rate(

@@ -29,27 +29,16 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from _common import BASE_REF, GIT_ENV, ROOT, start_registry, stats
+
 VENV_BIN = ROOT / ".venv" / "bin"
-BASE_REF = "localhost/debian:bookworm"
 KEY = "org.mobyproject.lkpkg.build-key"
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
-    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
-}
 KINDS = ("reuse", "rebuild")
 
 
@@ -101,35 +90,6 @@ def write_index(cache: Path, index: dict[str, object], *, keys: bool) -> None:
     tmp = cache / "index.json.bench"
     tmp.write_text(json.dumps(document))
     tmp.replace(cache / "index.json")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_registry(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    config = work / "registry.yml"
-    config.write_text(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-        f"    rootdirectory: {work / 'registry'}\nhttp:\n  addr: 127.0.0.1:{port}\n"
-    )
-    log = (work / "registry.log").open("wb")
-    process = subprocess.Popen(["docker-registry", "serve", str(config)], stdout=log, stderr=log)
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
-            return process, f"127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    process.kill()
-    raise SystemExit("docker-registry did not start")
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
 
 
 def main() -> None:

@@ -35,13 +35,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
 
+from _common import LKPKG, ROOT, free_port
+
 from lkpkg.cache.layout import Cache
 from lkpkg.oci import mediatypes
 from lkpkg.oci.model import Descriptor, ImageManifest, canonical_bytes
 
-ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-LKPKG = str(ROOT / ".venv" / "bin" / "lkpkg")
 # As a user runs it: with byte-code caches (a session may set PYTHONDONTWRITEBYTECODE, which
 # makes every start-up compile lkpkg's sources again, ~0.4 s).
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
@@ -72,12 +72,6 @@ def make_image(cache: Cache, ref: str, layer_sizes: list[int], scratch: Path) ->
     with cache.lock():
         manifest = cache.put_manifest(ImageManifest(config=config_desc, layers=tuple(layers)))
         cache.set_ref(ref, manifest)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

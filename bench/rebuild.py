@@ -30,17 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-LKPKG = str(ROOT / ".venv" / "bin" / "lkpkg")
+from _common import GIT_ENV, LKPKG, ROOT, stats
+
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": "/dev/null",
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-}
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -54,14 +46,6 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
         raise SystemExit(f"{' '.join(argv[:2])} failed ({result.returncode}):\n{result.stderr}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return wall, cpu
-
-
-def stats(values: list[float]) -> dict[str, float]:
-    return {
-        "median": statistics.median(values),
-        "min": min(values),
-        "max": max(values),
-    }
 
 
 def show(label: str, wall: list[float], cpu: list[float]) -> None:
