@@ -217,12 +217,14 @@ def run_logged(
     echo: bool = False,
     check: bool = True,
     echo_prefix: str = "",
+    started: Callable[[], None] | None = None,
 ) -> Result:
     """Run a command, merging stdout and stderr, keeping the last lines.
 
     `echo` streams each line to our stderr as it comes (verbose builds), after
-    `echo_prefix` (the image being built: parallel builds interleave). On failure with
-    `check`, raises `BuildError` whose `tail` carries the last lines.
+    `echo_prefix` (the image being built: parallel builds interleave). `started` is called
+    once the command runs. On failure with `check`, raises `BuildError` whose `tail` carries
+    the last lines.
     """
     try:
         proc = _popen(argv, env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
@@ -230,6 +232,8 @@ def run_logged(
         raise EnvironmentProblem(f"{argv[0]}: not found; {what} needs it installed") from exc
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
     with _supervised(proc):
+        if started is not None:
+            started()
         assert proc.stdout is not None
         for raw in proc.stdout:
             line = raw.decode("utf-8", "replace").rstrip("\n")

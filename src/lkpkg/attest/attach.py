@@ -11,9 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,23 +98,6 @@ def source_files(package: Package) -> list[spdx.SourceFile]:
             sha1, sha256 = _digest_file(path)
             out[name] = spdx.SourceFile(name, sha1, sha256)
     return [out[name] for name in sorted(out)]
-
-
-def source_files_in_background(package: Package) -> Future[list[spdx.SourceFile]]:
-    """`source_files(package)`, computed in a thread from now: the pipeline starts it with the
-    build, so hashing a large context overlaps the builder's own work instead of following it
-    (the files are the ones the builder reads, so the page cache serves both)."""
-    future: Future[list[spdx.SourceFile]] = Future()
-
-    def work() -> None:
-        try:
-            future.set_result(source_files(package))
-        except BaseException as error:  # handed to whoever asks for the result
-            future.set_exception(error)
-
-    # A daemon: a failed build does not wait for it (nobody asks for the result then).
-    threading.Thread(target=work, name="lkpkg-sources", daemon=True).start()
-    return future
 
 
 def package_path(package: Package) -> str:

@@ -10,7 +10,7 @@ the pipeline imports the layout, so a failed build leaves the cache untouched. T
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -99,6 +99,10 @@ class BuildRequest:
     # Where the builder keeps its image store for this cache (`builder_store`), so
     # a build sees only what lkpkg's cache provides; None: the builder's own default store.
     store: Path | None = None
+    # Called once, as soon as the engine's build process runs (before it ends): the pipeline
+    # starts the work that can overlap the build then (attest/background.py), not earlier,
+    # where it would contend for the GIL with the build's own start.
+    started: Callable[[], None] | None = field(default=None, compare=False, repr=False)
 
 
 def builder_store(cache: Cache) -> Path:

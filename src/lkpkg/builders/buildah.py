@@ -331,6 +331,7 @@ class BuildahBuilder:
                 env=env,
                 echo=request.verbose,
                 echo_prefix=f"{request.local_name} | ",
+                started=request.started,
             )
         if appended:
             add_labels(out, LAYOUT_REF, appended)

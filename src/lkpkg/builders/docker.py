@@ -197,6 +197,7 @@ class DockerBuilder:
                 env=self._env(),
                 echo=request.verbose,
                 echo_prefix=f"{request.local_name} | ",
+                started=request.started,
             )
             saved = scratch / "image.tar"
             run_logged(

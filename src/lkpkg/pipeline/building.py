@@ -46,12 +46,10 @@ from lkpkg.platforms import DEFAULT_ARCHES, require_buildable
 from lkpkg.reference import Reference
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     # Annotations only: lkpkg.attest.attach loads the SBOM scanners, which a build that
     # builds nothing (the common no-op rebuild) never needs; imported when an image is built.
     from lkpkg.attest.attach import AttestOptions
-    from lkpkg.attest.spdx import SourceFile
+    from lkpkg.attest.background import Preparation
 
 DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
 
@@ -196,8 +194,9 @@ def build_package(
     targets = list(platforms) if platforms is not None else target_platforms(package, None)
     results: list[PlatformResult] = []
     attestations: dict[str, Descriptor] = {}
-    # The SBOM's source files, hashed once per package, alongside the first build.
-    sources: Future[list[SourceFile]] | None = None
+    # The attestation code, loaded, and the SBOM's source files, hashed once per package:
+    # both alongside the first builder run (attest/background.py).
+    prepared: Preparation | None = None
     for platform in targets:
         arch_ref = package.arch_reference(platform.architecture)
         existing = None if force else cached_image(cache, package, platform.architecture)
@@ -229,16 +228,16 @@ def build_package(
         if not builder.remote:
             require_buildable(platform)
         emit(BuildStarted(arch_ref, platform.architecture, builder.name))
-        if sources is None and (attest is None or attest.sbom):
-            from lkpkg.attest.attach import source_files_in_background
+        if prepared is None and (attest is None or attest.any):
+            from lkpkg.attest.background import Preparation
 
-            sources = source_files_in_background(package)
+            prepared = Preparation(package, sources=attest is None or attest.sbom)
         built, facts = _build_one(
-            package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch
+            package, platform, arch_ref, cache, builder, force, verbose, source_date_epoch, prepared
         )
         reuse.record_build_key(cache, arch_ref, built, inputs, facts)
         emit(Built(arch_ref, platform.architecture, built.digest))
-        made = _attest(cache, package, platform, built, facts, attest, sources)
+        made = _attest(cache, package, platform, built, facts, attest, prepared)
         if made is not None:
             attestations[built.digest] = made
             emit(Attested(arch_ref, platform.architecture, made.digest))
@@ -309,6 +308,7 @@ def _build_one(
     force: bool,
     verbose: bool,
     source_date_epoch: int | None,
+    prepared: Preparation | None,
 ) -> tuple[Descriptor, BuildFacts]:
     with cache.scratch_dir("build") as scratch:
         context = _context(package, scratch)
@@ -327,6 +327,7 @@ def _build_one(
             bases=base_images(cache, dockerfile, args, scratch, platform),
             store=builder_store(cache),
             verbose=verbose,
+            started=prepared.start if prepared is not None else None,
         )
         out = scratch / "out"
         started = time.time()
@@ -350,7 +351,7 @@ def _attest(
     built: Descriptor,
     facts: BuildFacts,
     attest: AttestOptions | None,
-    sources: Future[list[SourceFile]] | None,
+    prepared: Preparation | None,
 ) -> Descriptor | None:
     """The SBOM and provenance of a freshly built image, stored beside it (None: none asked)."""
     from lkpkg.attest.attach import EVERY_ATTESTATION, attest_image
@@ -366,7 +367,7 @@ def _attest(
         facts,
         chosen,
         default_source=DEFAULT_SOURCE,
-        sources=sources.result() if sources is not None else None,
+        sources=prepared.result() if prepared is not None else None,
     )
 
 
