@@ -13,6 +13,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LKPKG = str(ROOT / ".venv" / "bin" / "lkpkg")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
 BASE_REF = "localhost/debian:bookworm"
 # Commits made by a bench: no user or system git configuration, fixed names and dates.
 GIT_ENV = {
@@ -60,3 +61,11 @@ def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     process.kill()
     raise SystemExit("docker-registry did not start")
+
+
+def floor_argv(*modules: str) -> list[str]:
+    """A Python process that only imports `modules` — the libraries a command must load
+    before it can do anything (click for its options, ruamel.yaml for build.yml, httpx for a
+    registry): the least any Python command built on them can cost. Benches time it in the
+    same run as the command, to print the best ratio a Python tool could reach."""
+    return [PYTHON, "-c", f"import {', '.join(modules)}"]

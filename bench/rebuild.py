@@ -30,9 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import GIT_ENV, LKPKG, ROOT, stats
-
-PYTHON = str(ROOT / ".venv" / "bin" / "python")
+from _common import GIT_ENV, LKPKG, PYTHON, ROOT, stats
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
