@@ -2,6 +2,8 @@
 
 - SIGKILL at random points of `lkpkg build --force --push`: no child outlives lkpkg by 100 ms,
   the next run leaves no temp entry and no buildah container, and the cache reads back.
+- A build that ends, built or failed, leaves no mount and no container in the cache's store
+  (after a `COPY --from` of a stage without instructions), and keeps the bases.
 - Children's environments: buildah never sees a passphrase (a PATH shim records its environ).
 - Hermetic builds: a base in buildah's machine-wide store is not used; a missing base or an
   unknown short name is one line naming the reference and how to get it.
@@ -133,6 +135,31 @@ def test_sigkill_30_times_for_the_figure(tmp_path, cache_dir, registry_plain):
         pytest.skip("30 kills take minutes: LKPKG_SLOW=1 to run (docs/reliability.md)")
     org = f"{registry_plain.host}/{registry_plain.repo('kill30')}"
     kill_at_random_points(30, 30, tmp_path, cache_dir, org)
+
+
+def test_a_build_leaves_no_mount_when_it_ends_built_or_failed(tmp_path, cache_dir):
+    images_before = store_images(cache_dir)  # the bases the fixture loaded
+    # buildah 1.28 keeps the working container of a stage without instructions that a later
+    # COPY --from reads, mounted, after a build that succeeded (examples/console's hello).
+    empty_stage = (
+        f"FROM {BASE_REF} AS base\n\nFROM scratch\nCOPY --from=base /etc/debian_version /v\n"
+    )
+    built = package_repo(tmp_path / "built", empty_stage)
+    lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(built))
+    assert store_mounts(cache_dir) == []
+    assert buildah_containers(cache_dir) == []
+    assert store_images(cache_dir) == images_before  # the base the stage used is still there
+
+    # The same stage in a build that fails: lkpkg ends with the error and no mount either.
+    failing = empty_stage.replace("FROM scratch", f"FROM {BASE_REF}") + "RUN exit 3\n"
+    failed = package_repo(tmp_path / "failed", failing)
+    result = lkpkg(
+        "build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(failed), check=False
+    )
+    assert result.returncode == 1 and "failed (exit 3)" in result.stderr, result.stderr
+    assert store_mounts(cache_dir) == []
+    assert buildah_containers(cache_dir) == []
+    assert store_images(cache_dir) == images_before
 
 
 def test_buildah_never_sees_a_passphrase(tmp_path, cache_dir):

@@ -22,8 +22,9 @@ How it runs, and why:
   a base only resolves when lkpkg's cache has it. Short names resolve as docker's do
   (`wombat/x` is `docker.io/wombat/x`).
 - Nothing outlives a run: buildah's temporary files go to the run's scratch directory (swept
-  with it), and a working container left by a killed (or failed) build is removed by the
-  next build on that store that finds no other build running (`active.lock`: shared while
+  with it); a working container (and its overlay mount) that buildah leaves behind is
+  removed when the last build on the store ends, and one of a killed build by the next
+  build on that store that finds no other build running (`active.lock`: shared while
   building, exclusive to sweep) and the dead build's marker (see `_building`).
 - One buildah process per build when nothing changed: the version and the base lists
   already provided are remembered (`memo.py`), each keyed so that a change asks again.
@@ -83,6 +84,26 @@ def parse_version(json_output: str, text_output: str = "") -> str | None:
     if len(words) >= 3 and words[:2] == ["buildah", "version"]:
         return words[2]
     return None
+
+
+def lists_containers(store: Path) -> bool:
+    """Whether the containers-storage of `store` (as `_prepare_store` lays it out: overlay,
+    graph and run state under it) lists a working container: its container list, and the
+    list of volatile ones that newer versions keep in the run state. A list that cannot be
+    read counts as listing one (buildah is then asked)."""
+    for listing in (
+        store / "graph" / "overlay-containers" / "containers.json",
+        store / "run" / "overlay-containers" / "volatile-containers.json",
+    ):
+        try:
+            containers = json.loads(listing.read_bytes())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return True
+        if containers:
+            return True
+    return False
 
 
 class BuildahBuilder:
@@ -160,31 +181,23 @@ class BuildahBuilder:
 
     @contextlib.contextmanager
     def _building(self, env: dict[str, str], store: Path | None) -> Iterator[None]:
-        """Hold the store's build lock (shared) for a build; sweep dead builds' containers first.
+        """Hold the store's build lock (shared) for a build; sweep working containers that
+        outlived their build, before it and after it, when no other build runs on the store.
 
         Each build leaves a marker in `<store>/builds` while it runs and removes it when
         buildah succeeded; a marker found by a build alone on the store is a dead or failed
-        build's (buildah keeps a failed build's containers), so only then is `buildah rm --all`
-        run: a build after a clean one starts no sweeping process. A store without the
-        directory (made before markers existed) is swept once.
+        build's (buildah keeps a failed build's containers). A build that succeeded can leave
+        containers too: buildah 1.28 keeps (mounted) the working container of a stage without
+        instructions that a later `COPY --from` reads (`FROM ${HELLO} AS hello`). So a build
+        alone on the store when it ends sweeps if its store lists a container; one that ends
+        while others build leaves that to the last of them. Nothing left: no sweeping process.
         """
         if store is None:
             yield
             return
+        self._sweep_if_alone(env, store, ending=False)
         lock = store / "active.lock"
         builds = store / "builds"
-        alone = acquire_lock(lock, blocking=False)
-        if alone is not None:
-            # No build runs on this store: every working container in it is a dead run's.
-            try:
-                left = list(builds.iterdir()) if builds.is_dir() else None
-                if left is None or left:
-                    self._quiet(env, "rm", "--all")
-                    builds.mkdir(exist_ok=True)
-                    for marker in left or ():
-                        marker.unlink(missing_ok=True)
-            finally:
-                os.close(alone)
         shared = acquire_lock(lock, shared=True)
         assert shared is not None  # a blocking acquire returns a descriptor or raises
         try:
@@ -193,9 +206,29 @@ class BuildahBuilder:
             os.close(fd)
             marker = Path(name)
             yield
-            marker.unlink(missing_ok=True)  # not on failure: the next build alone sweeps
+            marker.unlink(missing_ok=True)  # not on failure: swept below or by the next build
         finally:
             os.close(shared)
+            self._sweep_if_alone(env, store, ending=True)
+
+    def _sweep_if_alone(self, env: dict[str, str], store: Path, *, ending: bool) -> None:
+        """`buildah rm --all` (which unmounts what it removes) when no build runs on `store` and
+        something may be left: a marker of a dead or failed build, a store made before markers
+        existed, or (`ending`) a container the store lists."""
+        alone = acquire_lock(store / "active.lock", blocking=False)
+        if alone is None:
+            return  # another build runs: every container may be its own; the last one sweeps
+        try:
+            builds = store / "builds"
+            left = list(builds.iterdir()) if builds.is_dir() else None
+            if not (left is None or left or (ending and lists_containers(store))):
+                return
+            if self._quiet(env, "rm", "--all").returncode == 0:  # a marker stays until it works
+                builds.mkdir(exist_ok=True)
+                for marker in left or ():
+                    marker.unlink(missing_ok=True)
+        finally:
+            os.close(alone)
 
     def _has_image(self, env: dict[str, str], image_id: str) -> bool:
         result = self._quiet(
