@@ -131,6 +131,7 @@ def summary_json(report: RunReport) -> dict[str, Any]:
                         "digest": p.digest,
                         "built": p.built,
                         **({"pushed": p.pushed} if command == "push" else {}),
+                        "reused_from": p.reused_from,
                     }
                     for p in s.platforms
                 ],

@@ -136,7 +136,7 @@ def test_a_package_whose_args_name_the_org_is_rebuilt_its_dependency_is_not(
     both = (str(repo / "dep"), str(repo / "user"))
     lkpkg("build", "--org", a, *both, env=env)
     assert builds.count() == 2
-    again = lkpkg("build", "--org", b, *both, env=env)
+    again = lkpkg("build", "--json", "--progress", "plain", "--org", b, *both, env=env)
     assert builds.count() == 1
     dep_tag = git(repo, "rev-parse", "HEAD:dep")
     user_tag = git(repo, "rev-parse", "HEAD:user")
@@ -145,6 +145,26 @@ def test_a_package_whose_args_name_the_org_is_rebuilt_its_dependency_is_not(
     cache = tmp_path / "cache"
     assert arch_digest(cache, b, "dep", dep_tag) == arch_digest(cache, a, "dep", dep_tag)
     assert arch_digest(cache, b, "user", user_tag) != arch_digest(cache, a, "user", user_tag)
+    # --json tells a reuse from another org apart from a build and from an ordinary hit.
+    report = {p["image"]: p for p in json.loads(again.stdout)["packages"]}
+    (dep,) = report[f"{b}/dep"]["platforms"]
+    assert (dep["built"], dep["reused_from"]) == (False, f"{a}/dep:{dep_tag}-{ARCH}")
+    (user,) = report[f"{b}/user"]["platforms"]
+    assert (user["built"], user["reused_from"]) == (True, None)
+    hit = lkpkg("build", "--json", "--org", b, *both, env=env)
+    assert [p["platforms"][0]["reused_from"] for p in json.loads(hit.stdout)["packages"]] == [
+        None,
+        None,
+    ]
+    # A push that reuses says so as well.
+    _, _, c = orgs(registry_plain)
+    pushed = lkpkg(
+        "push", "--json", "--notrust", "--progress", "plain", "--org", c, both[0], env=env
+    )
+    assert builds.count() == 0
+    (platform,) = json.loads(pushed.stdout)["packages"][0]["platforms"]
+    assert platform["reused_from"] in (f"{a}/dep:{dep_tag}-{ARCH}", f"{b}/dep:{dep_tag}-{ARCH}")
+    assert platform["pushed"] is True
 
 
 def test_a_candidate_with_a_blob_removed_is_not_reused(

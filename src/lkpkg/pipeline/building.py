@@ -59,6 +59,9 @@ class PlatformResult:
     platform: Platform
     descriptor: Descriptor
     built: bool
+    # Not built because the cache held the same build under another org: the arch ref it
+    # was built as (pipeline/reuse.py).
+    reused_from: Reference | None = None
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,9 @@ def build_package(
         if reused is not None:
             if reused.attestation is not None:
                 attestations[reused.image.digest] = reused.attestation
-            results.append(PlatformResult(platform, reused.image, built=False))
+            results.append(
+                PlatformResult(platform, reused.image, built=False, reused_from=reused.built_as)
+            )
             continue
         if not builder.remote:
             require_buildable(platform)

@@ -7,8 +7,8 @@ reported as typed events (pipeline/events.py).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,6 +82,9 @@ class PushResult:
     built: tuple[str, ...]
     releases: tuple[str, ...]
     signed: tuple[str, ...] = ()
+    # Arches not built because the cache held the same build under another org, with the
+    # arch ref each was built as.
+    reused: Mapping[str, Reference] = field(default_factory=dict)
 
 
 def push_package(
@@ -125,6 +128,7 @@ def push_package(
     targets = target_platforms(package, platforms)
 
     built: list[str] = []
+    reused: dict[str, Reference] = {}
     missing = []
     for platform in targets:
         # Complete in the cache (a TAG-ARCH whose blobs were removed counts as absent).
@@ -147,6 +151,11 @@ def push_package(
             attest=attest,
         )
         built = [p.platform.architecture for p in result.platforms if p.built]
+        reused = {
+            p.platform.architecture: p.reused_from
+            for p in result.platforms
+            if p.reused_from is not None
+        }
 
     pushed: list[ArchImage] = []
     # The arch tags this push read or wrote: the index's first round needs not ask again.
@@ -228,7 +237,7 @@ def push_package(
         emit(Signed(reference, len(written), signed))
         index = _sign_until_settled(registry, repo, reference, index, platform_of, sign, emit)
     return PushResult(
-        str(reference), index, tuple(pushed), tuple(built), tuple(release_tags), signed
+        str(reference), index, tuple(pushed), tuple(built), tuple(release_tags), signed, reused
     )
 
 

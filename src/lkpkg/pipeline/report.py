@@ -19,6 +19,8 @@ class PlatformReport:
     # None for a build; for a push, whether this run uploaded the image (False: the registry
     # had it already).
     pushed: bool | None = None
+    # Not built: the cache held the same build under another org, as this arch reference.
+    reused_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,19 @@ class PackageReport:
     def note(self) -> str:
         if self.status == "blocked":
             return f"needs {', '.join(self.blocked_by_images)}, which failed"
-        return self.error or ""
+        if self.error:
+            return self.error
+        reused = [p for p in self.platforms if p.reused_from is not None]
+        if reused:
+            sources = sorted({_org_image(p.reused_from or "") for p in reused})
+            arches = ",".join(p.platform.split("/")[-1] for p in reused)
+            return f"{arches} reused from {', '.join(sources)}"
+        return ""
+
+
+def _org_image(arch_reference: str) -> str:
+    """ORG/IMAGE of an `ORG/IMAGE:TAG-ARCH` (the tag is the package's own)."""
+    return arch_reference.rpartition(":")[0]
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,10 @@ def _image(package: Package) -> str:
     return Reference(reference.domain, reference.path).familiar()
 
 
+def _familiar(reference: Reference | None) -> str | None:
+    return reference.familiar() if reference is not None else None
+
+
 def execute(
     plan: Plan,
     work: Callable[[int, events.Emit], R],
@@ -394,6 +398,7 @@ def _built(plan: Plan, number: int, result: PackageResult) -> PackageReport:
                 str(package.arch_reference(p.platform.architecture)),
                 p.descriptor.digest,
                 p.built,
+                reused_from=_familiar(p.reused_from),
             )
             for p in result.platforms
         ),
@@ -415,6 +420,7 @@ def _pushed(plan: Plan, number: int, result: PushResult) -> PackageReport:
                 pushed.image.digest if pushed is not None else None,
                 platform.architecture in result.built,
                 pushed.uploaded if pushed is not None else False,
+                reused_from=_familiar(result.reused.get(platform.architecture)),
             )
         )
     return PackageReport(
