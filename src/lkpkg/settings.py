@@ -18,11 +18,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
-from lkpkg.builders.base import EngineSettings
-from lkpkg.cache.layout import default_cache_dir
 from lkpkg.errors import InputError
-from lkpkg.package.deptag import TagMode
+
+if TYPE_CHECKING:
+    # Imported where they are resolved: `show-tag` reads its options here and needs neither
+    # the cache nor the build engines' settings.
+    from lkpkg.package.deptag import TagMode
 
 # Read here (LINUXKIT_CACHE, DOCKER_HOST and LKPKG_DOCKER_CLIENT through their modules'
 # resolvers); the CLI also lets click read LKPKG_BUILDER, LKPKG_PROGRESS, LKPKG_NOTRUST,
@@ -95,6 +98,9 @@ def resolve_settings(
     """The settings of one command: each flag given wins, else its environment variable.
     The cache directory and the build engines' variables are read by their own modules'
     resolvers (`default_cache_dir`, `EngineSettings.from_environ`), here, once."""
+    from lkpkg.builders.base import EngineSettings
+    from lkpkg.cache.layout import default_cache_dir
+
     engines = EngineSettings.from_environ(env)
     return Settings(
         cache_dir=cache_dir if cache_dir is not None else default_cache_dir(env),
@@ -117,6 +123,8 @@ def resolve_settings(
 def resolve_tag_mode(flag: str | None, env: Mapping[str, str]) -> TagMode:
     """`--tag-mode` if given, else $LKPKG_TAG_MODE, else `tree` (linuxkit's tag): what every
     command that computes tags passes to `load_packages` (package/deptag)."""
+    from lkpkg.package.deptag import TagMode
+
     if flag:
         return TagMode.parse(flag)
     value = env.get(TAG_MODE_ENV, "")

@@ -13,11 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from lkpkg.cache.layout import Cache
 from lkpkg.oci.model import Platform
 from lkpkg.proc import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from lkpkg.cache.layout import Cache
 
 LAYOUT_REF = "lkpkg-build"
 

@@ -28,12 +28,12 @@ from lkpkg.cli.common import (
     parse_platforms,
     parse_skip_platforms,
     push_options,
+    resolve_org_and_hash,
     run_options,
     settings,
     tag_mode_of,
     tag_mode_option,
 )
-from lkpkg.cli.showtag import resolve_org_and_hash
 from lkpkg.errors import InputError, LkpkgError, PackagesFailed, exit_code_for
 from lkpkg.package.model import load_packages
 from lkpkg.pipeline.report import RunReport

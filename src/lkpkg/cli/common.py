@@ -6,24 +6,47 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from lkpkg.cache.layout import Cache, default_cache_dir
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.oci.model import Platform
-from lkpkg.package.deptag import TagMode
 from lkpkg.platforms import validate_platform
 from lkpkg.settings import (
     BUILDER_CHOICES,
     PROGRESS_CHOICES,
-    Settings,
     resolve_settings,
     resolve_tag_mode,
 )
 
+if TYPE_CHECKING:
+    # Imported where used: `show-tag` (which shares these options) opens no cache.
+    from lkpkg.cache.layout import Cache
+    from lkpkg.package.deptag import TagMode
+    from lkpkg.settings import Settings
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+ORG_ENV = "LINUXKIT_PKG_ORG"
+
+
+def resolve_org_and_hash(
+    org: str | None, hash_: str | None, dev: bool, environ: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """linuxkit's order: `--dev` gives org $USER and hash `dev`; `--org`, else
+    $LINUXKIT_PKG_ORG, overrides the org; `--hash` overrides the hash."""
+    if org is None and environ.get(ORG_ENV):
+        org = environ[ORG_ENV]
+    if dev:
+        if org is None:
+            user = environ.get("USER", "")
+            if not user:
+                raise InputError("--dev: $USER is not set, and it names the org")
+            org = user
+        if hash_ is None:
+            hash_ = "dev"
+    return org, hash_
 
 
 def parse_platforms(value: str | None) -> list[Platform] | None:
@@ -52,6 +75,8 @@ def parse_skip_platforms(value: str | None, platforms: list[Platform] | None) ->
 
 
 def open_cache(path: Path | None) -> Cache:
+    from lkpkg.cache.layout import Cache, default_cache_dir
+
     return Cache(path or default_cache_dir(os.environ))
 
 

@@ -136,8 +136,6 @@ def _end_process(code: int) -> NoReturn:
     own exit, makes the code 120), flush logging, and kill any child's process group still
     alive (`proc.kill_live_groups`). A bug's traceback never comes here: it propagates.
     """
-    from lkpkg.proc import kill_live_groups
-
     logging = sys.modules.get("logging")  # not imported by every command (show-tag)
     if logging is not None:
         logging.shutdown()
@@ -146,5 +144,9 @@ def _end_process(code: int) -> NoReturn:
         sys.stderr.flush()
     except (OSError, ValueError):
         code = code or 120
-    kill_live_groups()
+    # Only `proc` starts the children it tracks: if it was never imported (show-tag, a
+    # re-push), there is no group to kill and nothing to import.
+    proc = sys.modules.get("lkpkg.proc")
+    if proc is not None:
+        proc.kill_live_groups()
     os._exit(code)

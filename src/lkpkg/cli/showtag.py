@@ -14,36 +14,17 @@ from pathlib import Path
 import click
 
 from lkpkg.cli.common import (
+    ORG_ENV,
     cache_option,
     dirs_argument,
     insecure_option,
     open_cache,
+    resolve_org_and_hash,
     tag_mode_of,
     tag_mode_option,
 )
-from lkpkg.errors import InputError
 from lkpkg.package.model import BUILD_YML, Package, load_packages
 from lkpkg.reference import Reference
-
-ORG_ENV = "LINUXKIT_PKG_ORG"
-
-
-def resolve_org_and_hash(
-    org: str | None, hash_: str | None, dev: bool, environ: dict[str, str]
-) -> tuple[str | None, str | None]:
-    """linuxkit's order: `--dev` gives org $USER and hash `dev`; `--org`, else
-    $LINUXKIT_PKG_ORG, overrides the org; `--hash` overrides the hash."""
-    if org is None and environ.get(ORG_ENV):
-        org = environ[ORG_ENV]
-    if dev:
-        if org is None:
-            user = environ.get("USER", "")
-            if not user:
-                raise InputError("--dev: $USER is not set, and it names the org")
-            org = user
-        if hash_ is None:
-            hash_ = "dev"
-    return org, hash_
 
 
 @click.command("show-tag")
