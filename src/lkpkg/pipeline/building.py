@@ -18,18 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lkpkg import __version__
-from lkpkg.attest.provenance import BaseDigest, BuildFacts
 from lkpkg.attest.store import index_entries
-from lkpkg.builders.base import LAYOUT_REF, Builder, BuildRequest, builder_store
-from lkpkg.builders.bases import UnresolvedBase, base_images, unresolved_bases
 from lkpkg.cache.layout import Cache
-from lkpkg.cache.layout_import import import_layout
 from lkpkg.cache.platform import image_platform
 from lkpkg.errors import BuildError, InputError, LkpkgError
 from lkpkg.oci.index import platform_index, sorted_images
 from lkpkg.oci.model import Descriptor, ImageIndex, Platform
-from lkpkg.package.buildinfo import build_args as package_build_args
-from lkpkg.package.buildinfo import image_labels
 from lkpkg.package.model import Package, check_dockerfile_exists
 from lkpkg.pipeline.dependencies import cached_labels, moved
 from lkpkg.pipeline.events import (
@@ -48,8 +42,13 @@ from lkpkg.reference import Reference
 if TYPE_CHECKING:
     # Annotations only: lkpkg.attest.attach loads the SBOM scanners, which a build that
     # builds nothing (the common no-op rebuild) never needs; imported when an image is built.
+    # So are the builders, the provenance and the layout import: a push or a build that
+    # finds every image in the cache never loads them.
     from lkpkg.attest.attach import AttestOptions
     from lkpkg.attest.background import Preparation
+    from lkpkg.attest.provenance import BuildFacts
+    from lkpkg.builders.base import Builder, BuildRequest
+    from lkpkg.builders.bases import UnresolvedBase
 
 DEFAULT_SOURCE = "https://github.com/linuxkit/linuxkit"
 
@@ -114,6 +113,8 @@ def build_args(package: Package, *, source_date_epoch: int | None = None) -> dic
     SOURCE_DATE_EPOCH is the user's (`source_date_epoch`, from the settings), else the commit
     time: what makes rebuilds of a commit identical.
     """
+    from lkpkg.package.buildinfo import build_args as package_build_args
+
     args = package_build_args(package)
     epoch = _epoch(package, source_date_epoch)
     if epoch is not None:
@@ -128,6 +129,8 @@ def _epoch(package: Package, source_date_epoch: int | None) -> int | None:
 
 
 def _labels(package: Package) -> dict[str, str]:
+    from lkpkg.package.buildinfo import image_labels
+
     return image_labels(package, f"lkpkg-{__version__}")
 
 
@@ -139,6 +142,8 @@ def package_bases(
 ) -> list[UnresolvedBase]:
     """Every FROM of `package` the cache cannot provide, for `platform` when given (what
     `doctor` reports; a build of it would stop on the first)."""
+    from lkpkg.builders.bases import unresolved_bases
+
     dockerfile = package.directory / package.spec.dockerfile
     args = build_args(package, source_date_epoch=source_date_epoch)
     return unresolved_bases(cache, dockerfile, args, platform)
@@ -315,6 +320,10 @@ def _build_one(
     source_date_epoch: int | None,
     prepared: Preparation | None,
 ) -> tuple[Descriptor, BuildFacts]:
+    from lkpkg.builders.base import LAYOUT_REF, BuildRequest, builder_store
+    from lkpkg.builders.bases import base_images
+    from lkpkg.cache.layout_import import import_layout
+
     with cache.scratch_dir("build") as scratch:
         context = _context(package, scratch)
         dockerfile = context / package.spec.dockerfile
@@ -381,6 +390,7 @@ def _facts(
 ) -> BuildFacts:
     """What the provenance records of one build: inputs by digest, never secrets."""
     from lkpkg.attest.attach import file_digest, package_path
+    from lkpkg.attest.provenance import BaseDigest, BuildFacts
 
     where = package_path(package)
     prefix = "" if where == "." else f"{where}/"

@@ -10,7 +10,8 @@ A package depends on another package of the same run when
 Packages outside the run are never waited for: `@lkt:pkg:` pointing elsewhere only resolves
 to that package's tag when the build runs, and a `FROM` of an image nobody in the run builds
 is the builder's business. Making the graph spawns no process (a no-op rebuild pays for it
-too): the Dockerfiles are read here and everything else comes from the loaded packages.
+too): the Dockerfiles are read here (not for a run of one package: it has no edges) and
+everything else comes from the loaded packages.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from dataclasses import dataclass
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
-from lkpkg.builders.dockerfile import from_images
 from lkpkg.errors import InputError, LkpkgError
 from lkpkg.package.model import Package
 from lkpkg.pipeline.building import build_args
@@ -87,6 +87,13 @@ def package_graph(packages: Sequence[Package], labels: Sequence[str] | None = No
         for target, why in package.arg_dependencies:
             if target in by_directory and by_directory[target] != number:
                 found.setdefault(by_directory[target], why)
+        if len(chosen) == 1:
+            # Alone in the run, no FROM can name another package of it: the Dockerfile is
+            # not read here (nor the Dockerfile parser imported: a re-push never needs it).
+            edges.append(())
+            continue
+        from lkpkg.builders.dockerfile import from_images
+
         dockerfile = package.directory / package.spec.dockerfile
         # A package that will not build (build.yml lists no arches) may have no Dockerfile;
         # one that does build is refused at its build with build.yml's own words.

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lkpkg.attest.store import attestation_for, registry_tag
-from lkpkg.builders.base import Builder
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import InputError
 from lkpkg.oci.model import Descriptor, ImageIndex, ImageManifest, Platform, parse_manifest_bytes
@@ -50,6 +49,7 @@ from lkpkg.reference import Reference, is_valid_tag
 
 if TYPE_CHECKING:
     from lkpkg.attest.attach import AttestOptions
+    from lkpkg.builders.base import Builder
 
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
     from lkpkg.registry.protocol import Registry

@@ -11,7 +11,7 @@ asked: a build stays offline unless the user named a registry.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from lkpkg.cache.layout import Cache
@@ -37,14 +37,15 @@ def left_to_build(
     platforms: Sequence[Platform],
     *,
     cache: Cache,
-    registry: Registry,
+    registry: Callable[[], Registry],
     pull: bool,
     emit: Emit,
 ) -> list[Platform]:
     """`platforms` but those the registry holds as TAG-ARCH (and the cache does not): each
-    of those is reported (`FoundInRegistry`), or pulled into the cache with `pull`."""
-    from lkpkg.cache.pull import pull as pull_image
+    of those is reported (`FoundInRegistry`), or pulled into the cache with `pull`.
 
+    `registry()` gives the client, asked only for an arch the cache lacks: a build that
+    finds everything in the cache loads no registry client (httpx, TLS) at all."""
     remaining: list[Platform] = []
     reference = package.reference()
     for platform in platforms:
@@ -53,16 +54,18 @@ def left_to_build(
             remaining.append(platform)  # build_package reports the cache hit
             continue
         arch_ref = package.arch_reference(arch)
-        if registry.head_manifest(reference.path, f"{package.tag}-{arch}") is None:
+        if registry().head_manifest(reference.path, f"{package.tag}-{arch}") is None:
             remaining.append(platform)
             continue
         if not pull:
             emit(FoundInRegistry(arch_ref, arch))
             continue
+        from lkpkg.cache.pull import pull as pull_image
+
         try:
-            pull_image(cache, registry, reference, platforms=[platform])
+            pull_image(cache, registry(), reference, platforms=[platform])
         except LkpkgError:  # no index yet, or one without the arch another host is pushing
-            pull_image(cache, registry, arch_ref)
+            pull_image(cache, registry(), arch_ref)
         image = cached_image(cache, package, arch)
         if image is None:
             remaining.append(platform)

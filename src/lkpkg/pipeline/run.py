@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lkpkg import startup
-from lkpkg.builders.base import Builder, EngineSettings
 from lkpkg.cache.layout import Cache
 from lkpkg.errors import BuildError, LkpkgError
 from lkpkg.oci.model import Platform
@@ -49,6 +48,8 @@ from lkpkg.settings import Settings
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    from lkpkg.builders.base import Builder
 
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
     from lkpkg.pipeline.registries import RegistryPool
@@ -126,11 +127,6 @@ def builders_for(settings: Settings) -> Callable[[Platform], Builder]:
 
     The builders' modules are imported on the first call: a run with everything cached
     (a no-op build, a re-push) never loads them. `--builder-host` is checked now."""
-    engines = EngineSettings(
-        environ=settings.env,
-        docker_host=settings.docker_host,
-        docker_client=settings.docker_client,
-    )
     hosts: dict[str, str] = {}
     if settings.builder_hosts:
         from lkpkg.builders.select import parse_builder_hosts
@@ -142,8 +138,14 @@ def builders_for(settings: Settings) -> Callable[[Platform], Builder]:
     def builder_for(platform: Platform) -> Builder:
         with lock:
             if not chosen:
+                from lkpkg.builders.base import EngineSettings
                 from lkpkg.builders.select import builders
 
+                engines = EngineSettings(
+                    environ=settings.env,
+                    docker_host=settings.docker_host,
+                    docker_client=settings.docker_client,
+                )
                 chosen.append(builders(settings.builder, hosts, engines))
             return chosen[0](platform)
 
@@ -196,11 +198,12 @@ def run_build(
         package = plan.packages[number]
         platforms: Sequence[Platform] = plan.platforms[number]
         if registries is not None and names_registry(package) and not options.force:
+            client_for, domain = registries, package.reference().domain
             platforms = left_to_build(
                 package,
                 platforms,
                 cache=cache,
-                registry=registries(package.reference().domain),
+                registry=lambda: client_for(domain),
                 pull=options.pull,
                 emit=emit,
             )
