@@ -7,8 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from lkpkg.builders.base import Builder, EngineSettings
-from lkpkg.builders.buildah import BuildahBuilder
-from lkpkg.builders.docker import DockerBuilder
 from lkpkg.errors import EnvironmentProblem, InputError
 from lkpkg.oci.model import Platform
 from lkpkg.settings import BUILDER_CHOICES
@@ -28,18 +26,32 @@ def select_builder(name: str | None = None, settings: EngineSettings | None = No
     choice = (name or "auto").lower()
     if choice not in BUILDER_NAMES:
         raise InputError(f"unknown builder '{choice}': choose one of {', '.join(BUILDER_NAMES)}")
-    makers: dict[str, Callable[[], Builder]] = {
-        "buildah": lambda: BuildahBuilder(settings=settings),
-        "docker": lambda: DockerBuilder(settings=settings),
+    makers: dict[str, Callable[[EngineSettings | None], Builder]] = {
+        "buildah": _buildah,
+        "docker": _docker,
     }
     problems: list[str] = []
     for candidate in builder_candidates(choice):
-        builder = makers[candidate]()  # made only when the ones before it cannot run
+        builder = makers[candidate](settings)  # made only when the ones before it cannot run
         problem = builder.problem()
         if problem is None:
             return builder
         problems.append(f"{builder.name}: {problem}")
     raise EnvironmentProblem("no usable builder: " + "; ".join(problems))
+
+
+# Each engine's module is imported when that engine is made: a buildah build never loads the
+# docker builder (nor tarfile, for its `docker save` archives).
+def _buildah(settings: EngineSettings | None) -> Builder:
+    from lkpkg.builders.buildah import BuildahBuilder
+
+    return BuildahBuilder(settings=settings)
+
+
+def _docker(settings: EngineSettings | None, host: str | None = None) -> Builder:
+    from lkpkg.builders.docker import DockerBuilder
+
+    return DockerBuilder(host=host, remote=host is not None, settings=settings)
 
 
 def parse_builder_hosts(values: Sequence[str]) -> dict[str, str]:
@@ -78,7 +90,7 @@ def builders(
             if url is None:
                 made[key] = select_builder(name, settings)
             else:
-                remote = DockerBuilder(host=url, remote=True, settings=settings)
+                remote = _docker(settings, url)
                 problem = remote.problem()
                 if problem is not None:
                     raise EnvironmentProblem(f"builder host for {platform}: {problem}")
