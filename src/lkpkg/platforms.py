@@ -3,7 +3,6 @@ another platform can be emulated here (qemu-user binfmt)."""
 
 from __future__ import annotations
 
-import difflib
 import platform as _platform
 from pathlib import Path
 
@@ -78,6 +77,8 @@ def arch_problem(arch: str, where: str = "") -> str | None:
     shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in arch[:80])
     guess = _ARCH_ALIASES.get(arch.lower())
     if guess is None:
+        import difflib  # only for the suggestion of an error
+
         close = difflib.get_close_matches(arch.lower(), KNOWN_ARCHES, n=1)
         guess = close[0] if close else None
     hint = f"did you mean '{guess}'?" if guess is not None else f"known: {', '.join(KNOWN_ARCHES)}"

@@ -9,7 +9,6 @@ looks blobs up by that spelling).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from typing import BinaryIO, Protocol
 
@@ -66,12 +65,16 @@ def hex_of(digest: str) -> str:
 
 def digest_of(data: bytes, algorithm: str = SHA256) -> str:
     """The digest of `data` under `algorithm` (sha256 or sha512)."""
+    import hashlib  # where a digest is computed: show-tag only validates them (no OpenSSL)
+
     _check_algorithm(algorithm)
     return f"{algorithm}:{hashlib.new(algorithm, data).hexdigest()}"
 
 
 def sha256_digest(data: bytes) -> str:
     """`sha256:<hex>` of `data`."""
+    import hashlib
+
     return f"{SHA256}:{hashlib.sha256(data).hexdigest()}"
 
 
@@ -97,6 +100,8 @@ class DigestingWriter:
     """
 
     def __init__(self, sink: WritableSink | None, algorithm: str = SHA256) -> None:
+        import hashlib
+
         _check_algorithm(algorithm)
         self._sink = sink
         self._algorithm = algorithm

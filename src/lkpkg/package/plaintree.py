@@ -9,7 +9,6 @@ to store are omitted; a directory with nothing at all to store has the empty tre
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -60,15 +59,21 @@ def _tree_id(path: Path, label: str) -> bytes | None:
     if not entries:
         return None
     entries.sort()
+    import hashlib  # here: a package in a git repository (show-tag's usual case) needs no OpenSSL
+
     body = b"".join(mode + b" " + name + b"\0" + object_id for _, mode, name, object_id in entries)
     return hashlib.sha1(b"tree %d\0" % len(body) + body).digest()  # noqa: S324 - git's id
 
 
 def _blob_id(content: bytes) -> bytes:
+    import hashlib
+
     return hashlib.sha1(b"blob %d\0" % len(content) + content).digest()  # noqa: S324 - git's id
 
 
 def _file_blob_id(path: Path, label: str) -> bytes:
+    import hashlib
+
     with path.open("rb") as stream:
         size = os.fstat(stream.fileno()).st_size
         digest = hashlib.sha1(b"blob %d\0" % size)  # noqa: S324 - git's id

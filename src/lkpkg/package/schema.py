@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import difflib
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -114,6 +113,8 @@ def quote(text: str) -> str:
 
 
 def unknown_key(key: str, known: list[str] | tuple[str, ...], within: str | None) -> str:
+    import difflib  # only for the suggestion of an error
+
     where = f" in {quote(within)}" if within else ""
     close = difflib.get_close_matches(key, known, n=1)
     suggestion = f" (did you mean {quote(close[0])}?)" if close else ""

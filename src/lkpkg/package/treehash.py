@@ -36,7 +36,6 @@ alternate for reading) that is deleted afterwards.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -91,6 +90,8 @@ def combine(main: TreeHash, extras: Sequence[TreeHash]) -> TreeHash:
     """
     if not extras:
         return main
+    import hashlib  # only here: show-tag of a package without extra sources needs no OpenSSL
+
     joined = main.tree + "".join(extra.tree for extra in extras)
     return TreeHash(
         tree=hashlib.sha1(joined.encode("ascii")).hexdigest(),  # noqa: S324 - linuxkit's id
