@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.table import Table
 
-_TREE_TAG = re.compile(r"([0-9a-f]{12})[0-9a-f]{28}(-dirty)?")
+# Compiled (and kept in re's cache) by the first table, not by every import.
+_TREE_TAG = r"([0-9a-f]{12})[0-9a-f]{28}(-dirty)?"
 
 
 def result_lines(report: RunReport) -> list[str]:
@@ -74,7 +75,7 @@ def summary_text(summaries: Sequence[PackageReport], *, push: bool) -> str:
 
 def _short_tag(tag: str) -> str:
     """A tree-id tag cut to 12 hex digits, as docker shortens ids; other tags as they are."""
-    match = _TREE_TAG.fullmatch(tag)
+    match = re.fullmatch(_TREE_TAG, tag)
     return match.group(1) + (match.group(2) or "") if match else tag
 
 

@@ -24,7 +24,8 @@ from lkpkg.errors import TLSConfigError
 SYSTEM_CERTS_D = Path("/etc/docker/certs.d")
 CERTS_D = "certs.d"
 
-_SSL_NOISE = re.compile(r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$")
+# Compiled (and kept in re's cache) by the first TLS error, not by every import.
+_SSL_NOISE = r"^\[[^\]]*\]\s*|\s*\(_ssl\.c:\d+\)$"
 
 
 class _EncryptedKey(Exception):
@@ -138,7 +139,7 @@ def _load_client_pair(context: ssl.SSLContext, cert: Path, key: Path) -> None:
 
 def _reason(error: ssl.SSLError) -> str:
     text = str(error.args[1]) if len(error.args) > 1 else str(error)
-    return _SSL_NOISE.sub("", text) or str(error.reason or error)
+    return re.sub(_SSL_NOISE, "", text) or str(error.reason or error)
 
 
 def plain_http_allowed(host: str, insecure_registries: Collection[str] = ()) -> bool:

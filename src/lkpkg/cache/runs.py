@@ -30,7 +30,8 @@ from lkpkg.fsutil import acquire_lock, is_locked
 RUNS_DIR = ".runs"
 TMP_DIR = ".tmp"
 UNOWNED_AGE = 3600.0
-_ID = re.compile(r"-(r[0-9a-f]{12})-")
+# A pattern, compiled (and kept in re's cache) by the first sweep, not by every import.
+_ID = r"-(r[0-9a-f]{12})-"
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def run_is_live(root: Path, run_id: str) -> bool:
 
 def run_of(name: str) -> str | None:
     """The run id a scratch entry's name carries, or None."""
-    found = _ID.search(name)
+    found = re.search(_ID, name)
     return found.group(1) if found else None
 
 

@@ -87,7 +87,8 @@ TOP_LEVEL_KEYS: tuple[str, ...] = tuple(SCHEMA.fields)
 
 T = TypeVar("T")
 
-_PINNED_IMAGE = re.compile(r"[^@\s]+@sha256:[0-9a-f]{64}")
+# Compiled (and kept in re's cache) by the first depends.docker-images, not by every import.
+_PINNED_IMAGE = r"[^@\s]+@sha256:[0-9a-f]{64}"
 _SAMPLE_HASH = "0" * 40
 
 
@@ -385,7 +386,7 @@ class _Reader:
             paths[key] = path
         pinned = self._strings(images.get("list"))
         for index, image in enumerate(pinned):
-            if not _PINNED_IMAGE.fullmatch(image):
+            if not re.fullmatch(_PINNED_IMAGE, image):
                 self.fail(
                     f"{name}.list[{index}]",
                     f"'{name}.list' item {quote(image)} must be pinned by digest: "

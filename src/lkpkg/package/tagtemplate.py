@@ -264,9 +264,8 @@ def _sprint(values: list[str | int]) -> str:
     return out
 
 
-_VERB = re.compile(
-    r"%(?P<flags>[-+# 0]*)(?P<width>[0-9]+)?(?:\.(?P<precision>[0-9]*))?(?P<verb>.)?"
-)
+# Compiled (and kept in re's cache) by the first printf, not by every import.
+_VERB = r"%(?P<flags>[-+# 0]*)(?P<width>[0-9]+)?(?:\.(?P<precision>[0-9]*))?(?P<verb>.)?"
 
 
 def _sprintf(values: list[str | int]) -> str:
@@ -276,7 +275,7 @@ def _sprintf(values: list[str | int]) -> str:
     out: list[str] = []
     position = 0
     used = 0
-    for match in _VERB.finditer(fmt):
+    for match in re.finditer(_VERB, fmt):
         out.append(fmt[position : match.start()])
         position = match.end()
         verb = match["verb"]
