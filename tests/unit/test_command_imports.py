@@ -40,6 +40,7 @@ BUILD_ONLY = (
     "lkpkg.builders.dockerfile",
     "lkpkg.cache.layout_import",
     "lkpkg.cache.pull",
+    "lkpkg.proc",  # the supervisor of the builders' (and trust tools') processes
 )
 # What only talking to a registry needs.
 REGISTRY_ONLY = ("httpx", "ssl", "lkpkg.registry", "lkpkg.auth")
@@ -135,15 +136,15 @@ def test_an_unsigned_push_loads_no_display_builder_or_trust_code(tmp_path):
     org = "127.0.0.1:1/t"
     package, cache = built_package(tmp_path, org)
     argv = ("push", "--notrust", "--cache", str(cache), "--org", org, str(package))
-    found = run_probe(NOT_NEEDED + BUILD_ONLY + ("lkpkg.cli.showtag",), *argv)
+    found = run_probe((*NOT_NEEDED, *BUILD_ONLY, "lkpkg.cli.showtag"), *argv)
     assert found == {"code": 3, "loaded": []}
 
 
 def test_show_tag_loads_no_cache_registry_pipeline_or_builder_code(tmp_path):
     package, _ = built_package(tmp_path, "example.org/t")
-    not_loaded = (*NOT_NEEDED, *REGISTRY_ONLY, "lkpkg.cache", "lkpkg.pipeline", "lkpkg.builders")
+    not_loaded = (*NOT_NEEDED, *BUILD_ONLY, *REGISTRY_ONLY, "lkpkg.cache", "lkpkg.pipeline")
     found = run_probe(
-        (*not_loaded, "lkpkg.proc", "hashlib", "difflib"),
+        (*not_loaded, "lkpkg.builders", "hashlib", "difflib"),
         *("show-tag", "--org", "example.org/t", str(package)),
     )
     assert found == {"code": 0, "loaded": []}

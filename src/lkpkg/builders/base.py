@@ -16,12 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lkpkg.oci.model import Platform
-from lkpkg.proc import DEFAULT_PATH
 
 if TYPE_CHECKING:
     from lkpkg.cache.layout import Cache
 
 LAYOUT_REF = "lkpkg-build"
+
+
+def _default_environ() -> dict[str, str]:
+    # proc is imported by the first child a builder starts; a command that resolves settings
+    # and builds nothing (a re-push) never loads it.
+    from lkpkg.proc import DEFAULT_PATH
+
+    return {"PATH": DEFAULT_PATH}
 
 
 @dataclass(frozen=True)
@@ -32,7 +39,7 @@ class EngineSettings:
     `environ` is the environment children's allow-lists pick from (`proc.child_environment`).
     """
 
-    environ: Mapping[str, str] = field(default_factory=lambda: {"PATH": DEFAULT_PATH})
+    environ: Mapping[str, str] = field(default_factory=_default_environ)
     docker_host: str | None = None
     docker_client: str | None = None
 
