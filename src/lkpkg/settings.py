@@ -98,7 +98,7 @@ def resolve_settings(
     """The settings of one command: each flag given wins, else its environment variable.
     The cache directory and the build engines' variables are read by their own modules'
     resolvers (`default_cache_dir`, `EngineSettings.from_environ`), here, once."""
-    from lkpkg.builders.base import EngineSettings
+    from lkpkg.builders.engines import EngineSettings
     from lkpkg.cache.layout import default_cache_dir
 
     engines = EngineSettings.from_environ(env)

@@ -138,7 +138,7 @@ def builders_for(settings: Settings) -> Callable[[Platform], Builder]:
     def builder_for(platform: Platform) -> Builder:
         with lock:
             if not chosen:
-                from lkpkg.builders.base import EngineSettings
+                from lkpkg.builders.engines import EngineSettings
                 from lkpkg.builders.select import builders
 
                 engines = EngineSettings(
