@@ -41,6 +41,7 @@ BUILD_ONLY = (
     "lkpkg.cache.layout_import",
     "lkpkg.cache.pull",
     "lkpkg.proc",  # the supervisor of the builders' (and trust tools') processes
+    "lkpkg.builders.base",  # the builder interface (its settings are builders/engines.py)
 )
 # What only talking to a registry needs.
 REGISTRY_ONLY = ("httpx", "ssl", "lkpkg.registry", "lkpkg.auth")
@@ -162,3 +163,29 @@ def test_a_forced_build_loads_only_the_builder_it_asks_for(tmp_path):
         path=git_only_path(tmp_path),
     )
     assert found == {"code": EXIT_ENVIRONMENT, "loaded": []}
+
+
+HTTP_WITHOUT_ANYIO = """
+import http.server, sys, threading
+from lkpkg.cli.main import _block_async_backends
+_block_async_backends()
+import httpx
+server = http.server.HTTPServer(("127.0.0.1", 0), http.server.SimpleHTTPRequestHandler)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+with httpx.Client(transport=httpx.HTTPTransport()) as client:
+    status = client.head(f"http://127.0.0.1:{server.server_port}/").status_code
+print(status, sys.modules["anyio"])
+"""
+
+
+def test_the_lkpkg_process_speaks_http_without_anyio(tmp_path):
+    # The `lkpkg` process blocks anyio (httpcore's async backends); its synchronous client
+    # must work exactly as with anyio loaded.
+    done = subprocess.run(
+        [sys.executable, "-c", HTTP_WITHOUT_ANYIO],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=True,
+    )
+    assert done.stdout.split() == ["200", "None"]

@@ -92,11 +92,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     """
     if argv is None:
         startup.pause()
+        _block_async_backends()
     code = _run(argv)
     if argv is None:
         _end_process(code)
     if code:
         sys.exit(code)
+
+
+def _block_async_backends() -> None:
+    """httpcore imports anyio, when it is installed, for its async backends (about 1 ms);
+    lkpkg's registry client is synchronous. None in sys.modules makes that import fail, and
+    httpcore keeps the stubs it has for a missing anyio. Only in lkpkg's own process: a
+    library caller may well use anyio."""
+    sys.modules.setdefault("anyio", None)  # type: ignore[arg-type]
 
 
 def _run(argv: Sequence[str] | None) -> int:
