@@ -43,6 +43,8 @@ BUILD_ONLY = (
     "lkpkg.proc",  # the supervisor of the builders' (and trust tools') processes
     "lkpkg.builders.base",  # the builder interface (its settings are builders/engines.py)
 )
+# What only a push needs.
+PUSH_ONLY = ("lkpkg.pipeline.push", "lkpkg.pipeline.publish")
 # What only talking to a registry needs.
 REGISTRY_ONLY = ("httpx", "ssl", "lkpkg.registry", "lkpkg.auth")
 
@@ -115,7 +117,7 @@ def test_a_no_op_build_loads_no_display_builder_or_trust_code(tmp_path):
     package, cache = built_package(tmp_path, "example.org/t")
     # --progress auto with stderr a pipe, as in CI: plain lines.
     found = run_probe(
-        NOT_NEEDED + BUILD_ONLY + REGISTRY_ONLY,
+        (*NOT_NEEDED, *BUILD_ONLY, *PUSH_ONLY, *REGISTRY_ONLY),
         *("build", "--cache", str(cache), "--org", "example.org/t", str(package)),
     )
     assert found == {"code": 0, "loaded": []}
@@ -127,7 +129,7 @@ def test_a_no_op_build_of_a_registry_org_loads_no_registry_client(tmp_path):
     org = "127.0.0.1:1/t"
     package, cache = built_package(tmp_path, org)
     argv = ("build", "--cache", str(cache), "--org", org, str(package))
-    found = run_probe(NOT_NEEDED + BUILD_ONLY + REGISTRY_ONLY, *argv)
+    found = run_probe((*NOT_NEEDED, *BUILD_ONLY, *PUSH_ONLY, *REGISTRY_ONLY), *argv)
     assert found == {"code": 0, "loaded": []}
 
 

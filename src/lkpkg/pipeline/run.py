@@ -39,7 +39,6 @@ from lkpkg.pipeline.building import (
 from lkpkg.pipeline.planning import Plan as Plan
 from lkpkg.pipeline.planning import RunOptions as RunOptions
 from lkpkg.pipeline.planning import plan_run as plan_run
-from lkpkg.pipeline.push import PushResult, Sign, push_package
 from lkpkg.pipeline.remote import left_to_build, names_registry
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
@@ -50,6 +49,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from lkpkg.builders.base import Builder
+    from lkpkg.pipeline.push import PushResult, Sign
 
     # Annotations only: importing lkpkg.registry would load httpx, which `build` never needs.
     from lkpkg.pipeline.registries import RegistryPool
@@ -244,6 +244,8 @@ def run_push(
     `registries` gives the client for a registry host (default: a `RegistryPool` over
     `settings`, closed at the end).
     """
+    from lkpkg.pipeline.push import push_package  # and publish: a build never loads them
+
     plan = plan_run(packages, options, labels)
     cache = Cache(settings.cache_dir)
     builder_for = builder_for or builders_for(settings)
