@@ -102,6 +102,8 @@ def child_environment(
 _PR_SET_PDEATHSIG = 1
 _live: set[int] = set()  # process groups of children still running
 _live_lock = threading.Lock()
+# Set by `stop_children`: the run is being stopped, and a child started now is killed too.
+_stopping = False
 # Verbose builds of parallel packages echo from several threads: one lock, one write per line.
 _echo_lock = threading.Lock()
 
@@ -150,6 +152,18 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
+def stop_children() -> None:
+    """An interrupted run (Ctrl-C, SIGTERM): kill the process group of every child running
+    now and of any work (`run_logged`) started from now on, so the jobs waiting on them end
+    at once; their clean-up (`run_quiet`) still runs."""
+    global _stopping
+    with _live_lock:
+        _stopping = True
+        groups = list(_live)
+    for pgid in groups:
+        _kill_group(pgid)
+
+
 @atexit.register
 def kill_live_groups() -> None:
     """Kill the process group of every child still running (at exit: none may outlive us;
@@ -161,14 +175,21 @@ def kill_live_groups() -> None:
 
 
 @contextlib.contextmanager
-def _supervised(proc: subprocess.Popen[bytes] | subprocess.Popen[str]) -> Iterator[None]:
+def _supervised(
+    proc: subprocess.Popen[bytes] | subprocess.Popen[str], *, work: bool = False
+) -> Iterator[None]:
     """Track `proc`'s group while it runs; kill the group if we leave before it was reaped.
 
     The group is only signalled while `proc` is unreaped: its pid (the group's id) cannot be
-    reused by another process before that.
+    reused by another process before that. `work` (a build, a load: `run_logged`) started
+    while the run is being stopped (`stop_children`) is stopped at once; a short query or
+    clean-up (`run_quiet`, e.g. the builder's sweep of what the stopped build left) runs.
     """
     with _live_lock:
         _live.add(proc.pid)
+        stopping = _stopping
+    if stopping and work:
+        _kill_group(proc.pid)
     try:
         yield
     finally:
@@ -231,7 +252,7 @@ def run_logged(
     except FileNotFoundError as exc:
         raise EnvironmentProblem(f"{argv[0]}: not found; {what} needs it installed") from exc
     tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-    with _supervised(proc):
+    with _supervised(proc, work=True):
         if started is not None:
             started()
         assert proc.stdout is not None

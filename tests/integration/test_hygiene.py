@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -289,3 +291,66 @@ def test_children_die_with_lkpkg_within_100ms(tmp_path, cache_dir):
     lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(quick))
     assert buildah_containers(cache_dir) == []
     assert store_mounts(cache_dir) == []
+
+
+def _ctrl_c_or_term(signum: int) -> None:
+    """preexec_fn: the child starts with SIGINT and SIGTERM at their defaults, whatever this
+    process was given (a CI runner may start the tests with SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "words"),
+    [(signal.SIGINT, 130, "lkpkg: aborted"), (signal.SIGTERM, 143, "lkpkg: terminated")],
+)
+def test_ctrl_c_or_sigterm_stops_a_build_at_once_and_cleans_up(
+    tmp_path, cache_dir, signum, code, words
+):
+    # A build that would run 317 s. Signalled once lkpkg says it is building: the run stops
+    # now (not when the build is done), its scratch directory, the builder's container and
+    # mount are gone, the cache has no image for it, and nothing of it runs on.
+    package = package_repo(tmp_path / "repo", f"FROM {BASE_REF}\nRUN sleep 317\n")
+    exe = str(ROOT / ".venv" / "bin" / "lkpkg")
+    argv = [exe, "build", "--progress", "plain", "--cache", str(cache_dir)]
+    argv += ["--platforms", "linux/amd64", str(package)]
+    child = subprocess.Popen(
+        argv,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        preexec_fn=lambda: _ctrl_c_or_term(signum),
+    )
+    assert child.stderr is not None
+    lines = []
+    for line in child.stderr:
+        lines.append(line)
+        if "building with buildah" in line:
+            break
+    child.send_signal(signum)
+    try:
+        rest = child.stderr.read()
+        returncode = child.wait(timeout=60)  # a guard against a hang, far below the RUN's 317 s
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert returncode == code, "".join(lines) + rest
+    assert rest.rstrip().endswith(words), rest
+    assert tmp_entries(cache_dir) == []
+    assert buildah_containers(cache_dir) == []
+    assert store_mounts(cache_dir) == []
+    tag = git(package.parent, "rev-parse", "HEAD:tiny")
+    assert not [
+        ref for ref in run(["umoci", "ls", "--layout", str(cache_dir)]).stdout.split() if tag in ref
+    ]
+    # No `sleep 317` of the build runs on (its group was killed, and waited for).
+    assert not [
+        p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline(p) == "sleep 317"
+    ]
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""

@@ -7,6 +7,7 @@ import sys
 import pytest
 
 from lkpkg import proc
+from lkpkg.errors import BuildError
 from lkpkg.proc import DEFAULT_PATH, child_environment
 
 PARENT = {
@@ -73,3 +74,37 @@ def test_each_echoed_build_line_is_one_write_with_its_prefix_and_newline(
     )
     expected = [f"org/one:tag | step {i}\n" for i in range(3)] + ["org/one:tag | no newline\n"]
     assert stderr.calls == expected
+
+
+def test_stop_children_ends_running_work_and_work_started_after_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+
+    monkeypatch.setattr(proc, "_stopping", False)
+    running = threading.Event()
+    outcome: list[BaseException | None] = []
+
+    def build() -> None:
+        try:
+            proc.run_logged(
+                ["sleep", "317"], what="a build", env=dict(os.environ), started=running.set
+            )
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    assert running.wait(timeout=30)
+    proc.stop_children()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert isinstance(outcome[0], BuildError)
+    assert "a build failed (exit -9)" in str(outcome[0])
+    # Work started now is stopped at once; a short clean-up command still runs.
+    with pytest.raises(BuildError, match="exit -9"):
+        proc.run_logged(["sleep", "317"], what="another build", env=dict(os.environ))
+    cleanup = proc.run_quiet(["echo", "swept"], env=dict(os.environ))
+    assert (cleanup.returncode, cleanup.stdout) == (0, "swept\n")
+    assert proc.live_children() == 0

@@ -143,3 +143,29 @@ def test_an_interrupt_stops_the_run_without_starting_more() -> None:
     with pytest.raises(Stop):
         run_graph(needs, work, jobs=1)
     assert started == [0]
+
+
+def test_an_interrupt_asks_the_running_work_to_end_before_waiting_for_it() -> None:
+    # Item 0 runs until told to end (as a build runs until its process group is killed);
+    # the interrupt arrives in the waiting thread (here: from on_start of item 1, which
+    # run_graph calls there). on_interrupt must come before the wait for item 0, or the run
+    # would hang until item 0 finished on its own.
+    release = threading.Event()
+    calls: list[str] = []
+
+    def work(item: int) -> int:
+        if item == 0:
+            calls.append("waiting" if release.wait(timeout=30) else "timed out")
+        return item
+
+    def on_start(item: int) -> None:
+        if item == 1:
+            raise Stop
+
+    def on_interrupt() -> None:
+        calls.append("interrupt")
+        release.set()
+
+    with pytest.raises(Stop):
+        run_graph([set(), set()], work, jobs=2, on_start=on_start, on_interrupt=on_interrupt)
+    assert calls == ["interrupt", "waiting"]

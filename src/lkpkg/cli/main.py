@@ -16,7 +16,7 @@ from typing import NoReturn
 
 import click
 
-from lkpkg import __version__, startup
+from lkpkg import __version__, signals, startup
 from lkpkg.errors import BuildError, LkpkgError, exit_code_for
 
 # Command name → "module:attribute" under lkpkg.cli. A command's module is imported only when
@@ -93,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if argv is None:
         startup.pause()
         _block_async_backends()
+        signals.install()
     code = _run(argv)
     if argv is None:
         _end_process(code)
@@ -131,6 +132,9 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         echo_err("lkpkg: interrupted")
         return 130
+    except signals.Terminated:
+        echo_err("lkpkg: terminated")
+        return signals.EXIT_TERMINATED
     return 0
 
 

@@ -42,6 +42,7 @@ from lkpkg.pipeline.planning import plan_run as plan_run
 from lkpkg.pipeline.remote import left_to_build, names_registry
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
+from lkpkg.proc import stop_children
 from lkpkg.reference import Reference
 from lkpkg.settings import Settings
 
@@ -119,6 +120,9 @@ def execute(
         on_start=lambda number: on_event(number, events.Started()),
         on_failed=failed,
         on_blocked=lambda number, by: on_event(number, events.Blocked(by)),
+        # Ctrl-C or SIGTERM: the builders' process groups die now, so their jobs end (failed)
+        # instead of finishing a build nobody wants; each job's `finally` cleans up after it.
+        on_interrupt=stop_children,
     )
 
 

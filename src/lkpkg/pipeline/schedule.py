@@ -53,12 +53,14 @@ def run_graph(
     on_start: Callable[[int], None] | None = None,
     on_failed: Callable[[int, Exception], None] | None = None,
     on_blocked: Callable[[int, tuple[int, ...]], None] | None = None,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> list[Outcome[T]]:
     """Run `work(i)` for every item `i`, after every item in `needs[i]` succeeded.
 
     Returns each item's outcome, in index order. An `Exception` from `work` fails that item
-    only; anything else (KeyboardInterrupt in the waiting thread) cancels what has not
-    started, waits for what is running, and propagates.
+    only; anything else (KeyboardInterrupt or SIGTERM's `Terminated` in the waiting thread)
+    cancels what has not started, calls `on_interrupt` (which should make the running work
+    end soon), waits for what is running, and propagates.
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, got {jobs}")
@@ -119,6 +121,9 @@ def run_graph(
                     else:
                         raise error
         except BaseException:
+            if on_interrupt is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                on_interrupt()
             pool.shutdown(wait=True, cancel_futures=True)
             raise
     return [outcomes[i] for i in range(count)]
