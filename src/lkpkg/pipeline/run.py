@@ -42,7 +42,6 @@ from lkpkg.pipeline.planning import plan_run as plan_run
 from lkpkg.pipeline.remote import left_to_build, names_registry
 from lkpkg.pipeline.report import PackageReport, PlatformReport, RunReport
 from lkpkg.pipeline.schedule import Blocked, Failed, Outcome, Succeeded, run_graph
-from lkpkg.proc import stop_children
 from lkpkg.reference import Reference
 from lkpkg.settings import Settings
 
@@ -63,6 +62,13 @@ R = TypeVar("R")
 def _image(package: Package) -> str:
     reference = package.reference()
     return Reference(reference.domain, reference.path).familiar()
+
+
+def _stop_children() -> None:
+    # Imported here: a run that starts no child (a no-op build, a re-push) never loads proc.
+    from lkpkg.proc import stop_children
+
+    stop_children()
 
 
 def _familiar(reference: Reference | None) -> str | None:
@@ -122,7 +128,7 @@ def execute(
         on_blocked=lambda number, by: on_event(number, events.Blocked(by)),
         # Ctrl-C or SIGTERM: the builders' process groups die now, so their jobs end (failed)
         # instead of finishing a build nobody wants; each job's `finally` cleans up after it.
-        on_interrupt=stop_children,
+        on_interrupt=_stop_children,
     )
 
 
