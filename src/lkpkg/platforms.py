@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import platform as _platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lkpkg.errors import EnvironmentProblem, InputError
-from lkpkg.oci.model import Platform
+
+if TYPE_CHECKING:
+    # build.yml's arches need no OCI model: show-tag never loads it.
+    from lkpkg.oci.model import Platform
 
 # The GOARCH names build.yml `arches` and the `-ARCH` tag suffixes use.
 KNOWN_ARCHES: tuple[str, ...] = (
@@ -142,6 +146,8 @@ BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
 
 
 def host_platform() -> Platform:
+    from lkpkg.oci.model import Platform
+
     machine = _platform.machine().lower()
     arch = _MACHINE_TO_ARCH.get(machine, machine)
     return Platform("linux", arch)

@@ -147,7 +147,7 @@ def test_show_tag_loads_no_cache_registry_pipeline_or_builder_code(tmp_path):
     package, _ = built_package(tmp_path, "example.org/t")
     not_loaded = (*NOT_NEEDED, *BUILD_ONLY, *REGISTRY_ONLY, "lkpkg.cache", "lkpkg.pipeline")
     found = run_probe(
-        (*not_loaded, "lkpkg.builders", "hashlib", "difflib"),
+        (*not_loaded, "lkpkg.builders", "lkpkg.oci.model", "hashlib", "difflib"),
         *("show-tag", "--org", "example.org/t", str(package)),
     )
     assert found == {"code": 0, "loaded": []}

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from lkpkg.errors import InputError, LkpkgError
-from lkpkg.oci.model import Platform
 from lkpkg.platforms import validate_platform
 from lkpkg.settings import (
     BUILDER_CHOICES,
@@ -21,8 +20,10 @@ from lkpkg.settings import (
 )
 
 if TYPE_CHECKING:
-    # Imported where used: `show-tag` (which shares these options) opens no cache.
+    # Imported where used: `show-tag` (which shares these options) opens no cache and parses
+    # no platform.
     from lkpkg.cache.layout import Cache
+    from lkpkg.oci.model import Platform
     from lkpkg.package.deptag import TagMode
     from lkpkg.settings import Settings
 
@@ -52,6 +53,8 @@ def resolve_org_and_hash(
 def parse_platforms(value: str | None) -> list[Platform] | None:
     if not value:
         return None
+    from lkpkg.oci.model import Platform
+
     platforms = []
     for item in value.split(","):
         item = item.strip()
