@@ -64,11 +64,17 @@ def _image(package: Package) -> str:
     return Reference(reference.domain, reference.path).familiar()
 
 
-def _stop_children() -> None:
+def _stopped(also: Callable[[], None] | None) -> None:
+    """Ctrl-C or SIGTERM in a run: the builders' process groups die now, so their jobs end
+    (failed) instead of finishing a build nobody wants; then `also` (a push closes its
+    registry connections, so an upload in flight ends too). Each job's `finally` cleans up
+    after it."""
     # Imported here: a run that starts no child (a no-op build, a re-push) never loads proc.
     from lkpkg.proc import stop_children
 
     stop_children()
+    if also is not None:
+        also()
 
 
 def _familiar(reference: Reference | None) -> str | None:
@@ -82,9 +88,12 @@ def execute(
     jobs: int,
     on_event: events.OnEvent,
     push: bool = False,
+    on_interrupt: Callable[[], None] | None = None,
 ) -> list[Outcome[R]]:
     """Run `work(position, emit)` for every package in dependency order; the outcomes, in
-    the plan's order. The failure policy is run_graph's: a failure blocks its dependents."""
+    the plan's order. The failure policy is run_graph's: a failure blocks its dependents.
+    Interrupted (Ctrl-C, SIGTERM), it stops the builders' processes and calls `on_interrupt`
+    before it waits for the jobs (`_stopped`)."""
     startup.resume()  # the work may run long: the cyclic collector is back (lkpkg.startup)
     for package in plan.skipped:
         on_event(-1, events.Skipped(package.reference()))
@@ -126,9 +135,7 @@ def execute(
         on_start=lambda number: on_event(number, events.Started()),
         on_failed=failed,
         on_blocked=lambda number, by: on_event(number, events.Blocked(by)),
-        # Ctrl-C or SIGTERM: the builders' process groups die now, so their jobs end (failed)
-        # instead of finishing a build nobody wants; each job's `finally` cleans up after it.
-        on_interrupt=_stop_children,
+        on_interrupt=lambda: _stopped(on_interrupt),
     )
 
 
@@ -290,7 +297,14 @@ def run_push(
 
     try:
         _check_push_access(plan, registries)
-        outcomes = execute(plan, work, jobs=options.jobs, on_event=on_event, push=True)
+        outcomes = execute(
+            plan,
+            work,
+            jobs=options.jobs,
+            on_event=on_event,
+            push=True,
+            on_interrupt=pool.close if pool is not None else None,
+        )
     finally:
         if pool is not None:
             pool.close()

@@ -156,6 +156,7 @@ class Transport:
         self._sleep = sleep
         self._clients: dict[tuple[str, str], httpx.Client] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def plain_http_allowed(self, host: str) -> bool:
         return self._tls.plain_http_allowed(host, self._insecure)
@@ -164,6 +165,10 @@ class Transport:
         """The client for `url`'s origin: each host gets the TLS trust configured for it."""
         scheme, host = origin_of(url)
         with self._lock:
+            if self._closed:
+                # As httpx says of a closed client: the caller closed it (a run being stopped
+                # closes its registries while requests are in flight), no request goes out.
+                raise RuntimeError("the registry transport is closed")
             client = self._clients.get((scheme, host))
             if client is None:
                 # A plain-http client never verifies anything; False spares httpx loading the
@@ -297,7 +302,12 @@ class Transport:
             except httpx.TransportError as error:
                 failure = NoAnswer.of(error, what, where, time.monotonic() - start, answered)
                 delay = self.config.backoff(attempt)
-                if last or not is_transient(error) or not self._time_for(start, delay, bounded):
+                if (
+                    last
+                    or self._closed
+                    or not is_transient(error)
+                    or not self._time_for(start, delay, bounded)
+                ):
                     return failure
                 log.debug(
                     "%s %s: %s; retrying in %.1fs",
@@ -336,7 +346,10 @@ class Transport:
         return wait
 
     def close(self) -> None:
+        """Close every connection, in use or not: a request in flight (from another thread)
+        fails, is not retried, and no request is sent any more."""
         with self._lock:
+            self._closed = True
             clients = list(self._clients.values())
             self._clients.clear()
         for client in clients:
