@@ -13,7 +13,7 @@ import pytest
 
 from lkpkg.auth import tls
 from lkpkg.registry import TransportConfig
-from lkpkg.registry.failures import RegistryUnreachable
+from lkpkg.errors import RegistryUnreachable
 from lkpkg.registry.transport import Transport
 from tests.fixtures.loopback import LoopbackServer
 
