@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from lkpkg.auth import tls
-from lkpkg.registry import TransportConfig
 from lkpkg.errors import RegistryUnreachable
+from lkpkg.registry import TransportConfig
 from lkpkg.registry.transport import Transport
 from tests.fixtures.loopback import LoopbackServer
 
