@@ -17,6 +17,7 @@ from lkpkg.cache.layout import Cache
 from lkpkg.errors import RegistryUnreachable
 from lkpkg.oci.model import Descriptor
 from lkpkg.registry import TransportConfig
+from tests.conftest import lkpkg
 from tests.fixtures.faultproxy import FaultMix, FaultProxy, StalledServer
 from tests.fixtures.faultpush import attempt, client_for, judge, small_image
 from tests.fixtures.registry import RegistryInfo, unique_repository_name
@@ -105,3 +106,42 @@ def test_a_stalled_registry_fails_within_the_deadline_with_the_right_words(
     # is for a loaded machine, not for another try.
     assert elapsed < 2 * deadline
     assert image.size > 0
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["cache", "pull", "--notrust", "--insecure", "--cache", "{cache}", "{host}/s/i:t"], 3),
+        (["pin", "--notrust", "--insecure", "{yaml}"], 1),
+        (["manifest", "--cache", "{cache}", "{host}/s/image:t"], 3),
+        (["remote-tag", "{host}/s/image:a", "{host}/s/image:b"], 3),
+        (["verify", "--notrust", "--key", "{key}", "{host}/s/image:t"], 3),
+    ],
+    ids=["cache-pull", "pin", "manifest", "remote-tag", "verify"],
+)
+def test_every_registry_command_takes_timeout(
+    stalled_registry: StalledServer, tmp_path: Path, command: list[str], code: int
+):
+    # Each command that talks to a registry honours --timeout as build and push do: against
+    # a registry that accepts and never answers, one line naming it and the deadline.
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    yaml = tmp_path / "linuxkit.yml"
+    yaml.write_text(f"init:\n  - {stalled_registry.host}/s/image:t\n")
+    key = tmp_path / "cosign.pub"
+    key.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    fill = {"host": stalled_registry.host, "yaml": yaml, "key": key, "cache": tmp_path / "c"}
+    argv = [part.format(**fill) for part in command]
+    started = time.monotonic()
+    result = lkpkg(*argv, "--timeout", "2", check=False)
+    elapsed = time.monotonic() - started
+    assert f"no answer from registry {stalled_registry.host} in 2 s" in result.stderr, result.stderr
+    # 3: unreachable. pin names each reference it could not pin and exits 1 (reference.md).
+    assert result.returncode == code, result.stderr
+    # The margin is for a loaded machine (and the interpreter's start), not another try.
+    assert elapsed < 2 * 2 + 3

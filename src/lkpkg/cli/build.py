@@ -33,6 +33,7 @@ from lkpkg.cli.common import (
     settings,
     tag_mode_of,
     tag_mode_option,
+    timeout_option,
 )
 from lkpkg.errors import InputError, LkpkgError, PackagesFailed, exit_code_for
 from lkpkg.package.model import load_packages
@@ -256,6 +257,7 @@ def push(directories: Sequence[Path], **kwargs: Any) -> None:
 
 @click.command()
 @insecure_option
+@timeout_option
 @cache_option
 @click.option("--org", help="The org of a PKGDIR (may carry a registry: localhost:5000/wombat).")
 @click.option("--hash", "hash_", help="The hash of a PKGDIR's tag.")
@@ -263,6 +265,7 @@ def push(directories: Sequence[Path], **kwargs: Any) -> None:
 @click.argument("target")
 def manifest(
     insecure: Sequence[str],
+    timeout: float | None,
     cache_dir: Path | None,
     org: str | None,
     hash_: str | None,
@@ -292,7 +295,7 @@ def manifest(
         ref = Reference.parse(target)
     if ref.tag is None or ref.digest is not None:
         raise InputError(f"manifest: '{target}' must name a tag (ORG/IMAGE:HASH)")
-    with RegistryPool(insecure, os.environ) as registries:
+    with RegistryPool(insecure, os.environ, timeout=timeout) as registries:
         client = registries(ref.domain)
         platform_of = PlatformOf(client, ref.path, open_cache(cache_dir))
         index = publish_index(client, ref.path, ref.tag, platform_of=platform_of)
@@ -301,9 +304,10 @@ def manifest(
 
 @click.command("remote-tag")
 @insecure_option
+@timeout_option
 @click.argument("source")
 @click.argument("target")
-def remote_tag(insecure: Sequence[str], source: str, target: str) -> None:
+def remote_tag(insecure: Sequence[str], timeout: float | None, source: str, target: str) -> None:
     """Tag SOURCE as TARGET in the registry, without pulling (linuxkit's `pkg remote-tag`).
 
     \b
@@ -323,7 +327,7 @@ def remote_tag(insecure: Sequence[str], source: str, target: str) -> None:
             f"remote-tag: {src.familiar()} and {dst.familiar()} are in different repositories; "
             "lkpkg tags within one repository only"
         )
-    with RegistryPool(insecure, os.environ) as registries:
+    with RegistryPool(insecure, os.environ, timeout=timeout) as registries:
         client = registries(src.domain)
         found = client.get_manifest(src.path, src.digest or src.tag or "latest")
         current = client.head_manifest(dst.path, dst.tag)

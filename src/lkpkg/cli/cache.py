@@ -14,6 +14,7 @@ from lkpkg.cli.common import (
     notrust_option,
     open_cache,
     parse_platforms,
+    timeout_option,
     trust_ca_option,
 )
 from lkpkg.errors import InputError, LkpkgError
@@ -68,6 +69,7 @@ def cache_ls(cache_dir: Path | None) -> None:
 @unverified_option
 @trust_ca_option
 @insecure_option
+@timeout_option
 @cache_option
 @click.option(
     "--from-yaml",
@@ -85,6 +87,7 @@ def cache_pull(
     unverified: bool,
     trust_ca: Path | None,
     insecure: Sequence[str],
+    timeout: float | None,
     cache_dir: Path | None,
     yaml_files: Sequence[Path],
     references: Sequence[str],
@@ -124,7 +127,7 @@ def cache_pull(
         raise InputError("cache pull: name a REFERENCE or give --from-yaml")
     wanted = parse_platforms(platforms)
     store = open_cache(cache_dir)
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
     try:
         verifier = Verifier(policy, registries, os.environ)
 
@@ -154,10 +157,13 @@ def _cache_names(references: Sequence[str]) -> list[str]:
 
 
 def _published(
-    names: Sequence[str], store_refs: dict[str, str], insecure: Sequence[str]
+    names: Sequence[str],
+    store_refs: dict[str, str],
+    insecure: Sequence[str],
+    timeout: float | None,
 ) -> list[str]:
     """The names whose digest the registry serves under the same name; one line for each other."""
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
     keep: list[str] = []
     try:
         for name in names:
@@ -189,10 +195,15 @@ def _published(
 @cache.command("rm")
 @published_only_option
 @insecure_option
+@timeout_option
 @cache_option
 @click.argument("references", nargs=-1, required=True)
 def cache_rm(
-    published_only: bool, insecure: Sequence[str], cache_dir: Path | None, references: Sequence[str]
+    published_only: bool,
+    insecure: Sequence[str],
+    timeout: float | None,
+    cache_dir: Path | None,
+    references: Sequence[str],
 ) -> None:
     """Remove REFERENCES from the cache, with the blobs no other ref uses.
 
@@ -208,7 +219,7 @@ def cache_rm(
     names = _cache_names(references)
     if published_only:
         digests = {name: desc.digest for name, desc in store.refs()}
-        names = _published([n for n in names if n in digests], digests, insecure)
+        names = _published([n for n in names if n in digests], digests, insecure, timeout)
     removed = remove_refs(store, names)
     for name in removed.refs:
         click.echo(f"removed {name}")
@@ -218,8 +229,11 @@ def cache_rm(
 @cache.command("clean")
 @published_only_option
 @insecure_option
+@timeout_option
 @cache_option
-def cache_clean(published_only: bool, insecure: Sequence[str], cache_dir: Path | None) -> None:
+def cache_clean(
+    published_only: bool, insecure: Sequence[str], timeout: float | None, cache_dir: Path | None
+) -> None:
     """Empty the cache (with --published-only: remove what the registry holds identically).
 
     \b
@@ -233,7 +247,7 @@ def cache_clean(published_only: bool, insecure: Sequence[str], cache_dir: Path |
         click.echo(f"cache emptied: {store.root}")
         return
     digests = {name: desc.digest for name, desc in store.refs()}
-    names = _published(sorted(digests), digests, insecure)
+    names = _published(sorted(digests), digests, insecure, timeout)
     removed = remove_refs(store, names)
     click.echo(f"{len(removed.refs)} refs, {removed.blobs} blobs removed", err=True)
 

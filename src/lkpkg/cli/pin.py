@@ -14,6 +14,7 @@ from lkpkg.cli.common import (
     notrust_option,
     tag_mode_of,
     tag_mode_option,
+    timeout_option,
     trust_ca_option,
 )
 from lkpkg.errors import LkpkgError
@@ -50,6 +51,7 @@ from lkpkg.pipeline.registries import RegistryPool
 )
 @trust_ca_option
 @insecure_option
+@timeout_option
 @click.option(
     "--json", "json_output", is_flag=True, help="Print every reference, old and new, as JSON."
 )
@@ -64,6 +66,7 @@ def pin(
     unverified: bool,
     trust_ca: Path | None,
     insecure: Sequence[str],
+    timeout: float | None,
     json_output: bool,
     files: Sequence[Path],
 ) -> None:
@@ -92,7 +95,7 @@ def pin(
         for package in load_packages(list(update_dirs), org=org, tag_mode=tag_mode_of(tag_mode)):
             ref = package.reference()
             updates[ref.name] = ref
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
     try:
         verifier = Verifier(policy, registries, os.environ)
         pinner = Pinner(registries, verifier, check=check, updates=updates)

@@ -14,6 +14,7 @@ from lkpkg.cli.common import (
     parse_platforms,
     tag_mode_of,
     tag_mode_option,
+    timeout_option,
 )
 from lkpkg.errors import InputError
 
@@ -49,6 +50,7 @@ from lkpkg.errors import InputError
 )
 @tag_mode_option
 @insecure_option
+@timeout_option
 @dirs_argument
 def plan(
     platforms: str | None,
@@ -59,6 +61,7 @@ def plan(
     no_registry: bool,
     tag_mode: str | None,
     insecure: Sequence[str],
+    timeout: float | None,
     directories: Sequence[Path],
 ) -> None:
     """Print the package x arch cells DIRECTORIES still need, in dependency waves.
@@ -87,7 +90,7 @@ def plan(
     given = {d.resolve(): str(d).rstrip("/") or "." for d in directories}
     packages = load_packages(list(directories), org=org, tag_mode=tag_mode_of(tag_mode))
     graph = package_graph(packages)
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
 
     def present(package: Package, arch: str) -> bool:
         if no_registry:

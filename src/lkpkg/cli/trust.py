@@ -12,6 +12,7 @@ from lkpkg.cli.common import (
     insecure_option,
     notrust_option,
     sign_key_option,
+    timeout_option,
     trust_ca_option,
 )
 from lkpkg.errors import InputError
@@ -28,12 +29,14 @@ from lkpkg.trust.cosign import PASSPHRASE_ENV, generate_key_pair, load_public_ke
 @sign_key_option()
 @trust_ca_option
 @insecure_option
+@timeout_option
 @click.argument("reference")
 def sign(
     notrust: bool,
     sign_key: Path | None,
     trust_ca: Path | None,
     insecure: Sequence[str],
+    timeout: float | None,
     reference: str,
 ) -> None:
     """Sign what the registry holds at REFERENCE (an index: its arch images too).
@@ -52,7 +55,7 @@ def sign(
     )
     if not plan.kinds:
         raise InputError("sign: nothing to sign with: --notrust and no --sign-key")
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
     try:
         signed = sign_reference(plan, registries(ref.domain), ref)
     finally:
@@ -74,6 +77,7 @@ def sign(
 )
 @trust_ca_option
 @insecure_option
+@timeout_option
 @click.argument("reference")
 def verify(
     notrust: bool,
@@ -81,6 +85,7 @@ def verify(
     attestations: bool,
     trust_ca: Path | None,
     insecure: Sequence[str],
+    timeout: float | None,
     reference: str,
 ) -> None:
     """Check REFERENCE before consuming it: exit 0 with a summary, or 1 naming the first mismatch.
@@ -102,7 +107,7 @@ def verify(
         backends.append(DCTBackend(dct_signer(ref, settings, trust_ca)))
     if key is not None:
         backends.append(CosignBackend(public_key=load_public_key(key)))
-    registries = RegistryPool(insecure, os.environ)
+    registries = RegistryPool(insecure, os.environ, timeout=timeout)
     try:
         summary = verify_reference(registries(ref.domain), ref, backends)
         if attestations and key is not None:
