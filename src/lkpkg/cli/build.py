@@ -305,32 +305,49 @@ def manifest(
 @click.command("remote-tag")
 @insecure_option
 @timeout_option
+@cache_option
+@click.option(
+    "--release",
+    "release",
+    hidden=True,
+    help="Accepted as linuxkit's `pkg remote-tag` accepts it, and ignored as it ignores it.",
+)
 @click.argument("source")
 @click.argument("target")
-def remote_tag(insecure: Sequence[str], timeout: float | None, source: str, target: str) -> None:
+def remote_tag(
+    insecure: Sequence[str],
+    timeout: float | None,
+    cache_dir: Path | None,
+    release: str | None,
+    source: str,
+    target: str,
+) -> None:
     """Tag SOURCE as TARGET in the registry, without pulling (linuxkit's `pkg remote-tag`).
 
     \b
-    The manifest or index SOURCE names is put under TARGET's tag as the same bytes, so it
-    keeps its digest. Both must be in the same repository (linuxkit copies the image across
-    repositories; lkpkg refuses that). An identical TARGET is left as it is.
+    Within one repository, the manifest or index SOURCE names is put under TARGET's tag as
+    the same bytes, so it keeps its digest. In another repository (of the same registry or
+    another one) the image is copied, as linuxkit does: every manifest and blob, digests
+    unchanged; within one registry blobs are mounted, not moved (blobs that must move wait
+    in the cache's scratch area). An identical TARGET is left as it is.
     Example: lkpkg remote-tag localhost:5000/wombat/hello:4b825dc6 localhost:5000/wombat/hello:v1
     """
     from lkpkg.pipeline.registries import RegistryPool
+    from lkpkg.pipeline.remotetag import remote_tag as tag_remotely
+    from lkpkg.pipeline.remotetag import same_repository
 
     src, dst = (Reference.parse(r) for r in (source, target))
     src = src if src.tag or src.digest else src.with_tag("latest")
     if dst.tag is None or dst.digest is not None:
         raise InputError(f"remote-tag: '{target}' must name a tag")
-    if (src.domain, src.path) != (dst.domain, dst.path):
-        raise InputError(
-            f"remote-tag: {src.familiar()} and {dst.familiar()} are in different repositories; "
-            "lkpkg tags within one repository only"
-        )
     with RegistryPool(insecure, os.environ, timeout=timeout) as registries:
-        client = registries(src.domain)
-        found = client.get_manifest(src.path, src.digest or src.tag or "latest")
-        current = client.head_manifest(dst.path, dst.tag)
-        if current is None or current.digest != found.digest:
-            client.put_manifest(dst.path, dst.tag, found.data, found.media_type)
-    click.echo(f"{dst.familiar()} {found.digest}")
+        if same_repository(src, dst):
+            digest = tag_remotely(registries, src, dst, None)
+        else:
+            store = open_cache(cache_dir)
+            try:
+                with store.scratch_dir("remote-tag") as scratch:
+                    digest = tag_remotely(registries, src, dst, scratch)
+            finally:
+                store.close()
+    click.echo(f"{dst.familiar()} {digest}")
