@@ -139,7 +139,9 @@ def test_an_unsigned_push_loads_no_display_builder_or_trust_code(tmp_path):
     org = "127.0.0.1:1/t"
     package, cache = built_package(tmp_path, org)
     argv = ("push", "--notrust", "--cache", str(cache), "--org", org, str(package))
-    found = run_probe((*NOT_NEEDED, *BUILD_ONLY, "lkpkg.cli.showtag"), *argv)
+    # No registry asked for credentials: no keychain, config.json reader or helpers.
+    credentials = ("lkpkg.auth.keychain", "lkpkg.auth.helpers", "lkpkg.auth.dockerconfig")
+    found = run_probe((*NOT_NEEDED, *BUILD_ONLY, "lkpkg.cli.showtag", *credentials), *argv)
     assert found == {"code": 3, "loaded": []}
 
 

@@ -17,10 +17,12 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# Re-exported: the location has its own module (configdir.py), which a registry client needs
+# without this reader.
+from lkpkg.auth.configdir import default_config_dir as default_config_dir
 from lkpkg.errors import AuthConfigError
 from lkpkg.reference import DOCKER_HUB, DOCKER_HUB_LEGACY, DOCKER_HUB_REGISTRY
 
@@ -31,17 +33,6 @@ DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
 DOCKER_HUB_HOSTS = frozenset({DOCKER_HUB, DOCKER_HUB_LEGACY, DOCKER_HUB_REGISTRY})
 
 _SCHEMES = ("https://", "http://")
-
-
-def default_config_dir(env: Mapping[str, str]) -> Path:
-    """`$DOCKER_CONFIG`, else `~/.docker` (`$HOME` from `env`), as the docker CLI decides.
-
-    `env` is the caller's (the CLI resolves it once); the library never reads the process's."""
-    configured = env.get("DOCKER_CONFIG")
-    if configured:
-        return Path(configured)
-    home = env.get("HOME")
-    return (Path(home) if home else Path.home()) / ".docker"
 
 
 def strip_key(key: str) -> str:

@@ -4,7 +4,9 @@ It composes auth/ (keychain, TLS trust, docker config directory) with registry/ 
 client), so it lives above both: registry/ never imports auth/.
 
 Packages are pushed from several threads; each host still gets exactly one client, made on
-first need, with one keychain for all of them (credential helpers run once per host).
+first need, with one keychain for all of them (credential helpers run once per host). The
+keychain is made when a registry first asks for credentials (a 401 challenge): a registry
+that serves anonymously, as a loopback one does, never loads the credential code.
 """
 
 from __future__ import annotations
@@ -16,7 +18,32 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from lkpkg.auth.keychain import Keychain
+    from lkpkg.registry.challenge import Credential
     from lkpkg.registry.client import RegistryClient
+
+
+class _KeychainOnDemand:
+    """`lkpkg.auth.Keychain(env=env)`, made at the first question and then asked every time
+    (one keychain: credential helpers still run once per host). Safe between threads."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self._keychain: Keychain | None = None
+        self._lock = threading.Lock()
+
+    def _made(self) -> Keychain:
+        with self._lock:
+            if self._keychain is None:
+                from lkpkg.auth.keychain import Keychain
+
+                self._keychain = Keychain(env=self._env)
+            return self._keychain
+
+    def resolve(self, registry: str) -> Credential | None:
+        return self._made().resolve(registry)
+
+    def sources_tried(self, registry: str) -> str:
+        return self._made().sources_tried(registry)
 
 
 class RegistryPool:
@@ -34,22 +61,19 @@ class RegistryPool:
         self._env = env
         self._timeout = timeout
         self._clients: dict[str, RegistryClient] = {}
-        self._keychain: Keychain | None = None
+        self._keychain = _KeychainOnDemand(env)
         self._lock = threading.Lock()
 
     def __call__(self, domain: str) -> RegistryClient:
         with self._lock:
             if domain not in self._clients:
                 # Imported on first use: only commands that talk to a registry pay for
-                # httpx, TLS and credential helpers at start-up.
+                # httpx and TLS at start-up (credential code: at the first challenge).
                 from lkpkg.auth import tls
-                from lkpkg.auth.dockerconfig import default_config_dir
-                from lkpkg.auth.keychain import Keychain
+                from lkpkg.auth.configdir import default_config_dir
                 from lkpkg.registry.client import RegistryClient
                 from lkpkg.registry.transport import TransportConfig
 
-                if self._keychain is None:
-                    self._keychain = Keychain(env=self._env)
                 self._clients[domain] = RegistryClient(
                     domain,
                     keychain=self._keychain,
