@@ -222,7 +222,8 @@ def test_fixture_works_for_skopeo(
             f"--dest-creds={registry.username}:{registry.password}",
             f"--dest-cert-dir={registry.cert_dir}",
         ]
-    subprocess.run(copy, check=True, capture_output=True, timeout=120)
+    copied = subprocess.run(copy, capture_output=True, text=True, timeout=120)
+    assert copied.returncode == 0, copied.stderr
 
     # Read back through the docker config the fixture wrote (config.json auths + certs.d).
     inspect = ["skopeo", "inspect", "--raw", target]
