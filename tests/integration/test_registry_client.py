@@ -1029,3 +1029,31 @@ def test_64_mib_blob_streams_in_bounded_memory(
 def test_sha256_helper_matches_hashlib() -> None:
     # Guards the test helpers above: the digests they compute are plain sha256.
     assert sha256_digest(b"x") == "sha256:" + hashlib.sha256(b"x").hexdigest()
+
+
+def test_a_client_that_says_nothing_does_not_stall_the_token_issuer(registry_token) -> None:
+    # The fixture's issuer once did every TLS handshake in its accept loop: one connection
+    # that sent nothing held every later token request until skopeo gave up with "TLS
+    # handshake timeout" (seen in two full CI runs). Each connection now handshakes in its own
+    # thread, so a token is served while a silent client is connected.
+    import ssl
+    import time
+
+    issuer = registry_token.token_issuer
+    assert issuer is not None and registry_token.ca_cert is not None
+    host, port = issuer.host.rsplit(":", 1)
+    context = ssl.create_default_context(cafile=str(registry_token.ca_cert))
+    with socket.create_connection((host, int(port)), timeout=10):  # connects, sends nothing
+        started = time.monotonic()
+        with (
+            socket.create_connection((host, int(port)), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname=host) as tls,
+        ):
+            query = f"service={issuer.service}&scope=repository:x/y:pull"
+            tls.sendall(
+                f"GET /token?{query} HTTP/1.1\r\nHost: {issuer.host}\r\n"
+                "Connection: close\r\n\r\n".encode()
+            )
+            answer = tls.recv(64)
+        assert answer.startswith(b"HTTP/1.1 200"), answer
+        assert time.monotonic() - started < 5
