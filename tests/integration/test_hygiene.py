@@ -69,6 +69,18 @@ def store_mounts(cache: Path) -> list[str]:
         return [line.split()[1] for line in mounts if line.split()[1].startswith(store)]
 
 
+def store_state(cache: Path) -> str:
+    """What the store holds, for a failure's message: containers (name, image, mount),
+    leftover build markers, mounts."""
+    listed = run(
+        ["buildah", "containers", "--all", "--format", "{{.ContainerName}} {{.ImageName}}"],
+        env=store_env(cache),
+    ).stdout
+    builds = cache.with_name(cache.name + ".buildah") / "builds"
+    markers = sorted(p.name for p in builds.iterdir()) if builds.is_dir() else None
+    return f"containers: {listed.strip()!r}; markers: {markers}; mounts: {store_mounts(cache)}"
+
+
 def tmp_entries(cache: Path) -> list[str]:
     tmp = cache / ".tmp"
     return sorted(os.listdir(tmp)) if tmp.is_dir() else []
@@ -110,8 +122,8 @@ def kill_at_random_points(kills: int, seed: int, tmp_path: Path, cache: Path, or
     run(argv)  # the next run
     ref = f"{org}/tiny:{git(package.parent, 'rev-parse', 'HEAD:tiny')}"
     assert tmp_entries(cache) == []
-    assert buildah_containers(cache) == []
-    assert store_mounts(cache) == []
+    assert buildah_containers(cache) == [], store_state(cache)
+    assert store_mounts(cache) == [], store_state(cache)
     # buildah writes the image straight into the run's scratch layout: its store keeps the
     # bases and nothing of the builds, killed or not (no stage, no dangling layer).
     assert store_images(cache) == images_before
