@@ -113,3 +113,47 @@ def is_locked(path: Path) -> bool:
         return True
     os.close(fd)
     return False
+
+
+def mount_points_under(path: Path, mountinfo: str | None = None) -> list[Path]:
+    """Mount points at or below `path` in this process's mount namespace, deepest first
+    (`mountinfo`, default `/proc/self/mountinfo`; its octal escapes — a space is `\\040` —
+    undone)."""
+    root = str(path)
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return []
+    lines = mountinfo.splitlines()
+    found = []
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) < 5:
+            continue
+        point = _unescape_mount_field(fields[4])
+        if point == root or point.startswith(root + "/"):
+            found.append(point)
+    return [Path(p) for p in sorted(set(found), key=len, reverse=True)]
+
+
+def _unescape_mount_field(text: str) -> str:
+    out, i = [], 0
+    while i < len(text):
+        chunk = text[i : i + 4]
+        if len(chunk) == 4 and chunk[0] == "\\" and chunk[1:].isdigit():
+            out.append(chr(int(chunk[1:], 8)))
+            i += 4
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def detach_mount(path: Path) -> bool:
+    """`umount2(path, MNT_DETACH)`: the mount leaves the tree now, the kernel frees it when its
+    last user goes. False when it could not (not mounted, not permitted)."""
+    import ctypes  # only for this rare clean-up
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return int(libc.umount2(os.fsencode(path), 2)) == 0  # 2: MNT_DETACH

@@ -176,6 +176,40 @@ def test_a_build_leaves_no_mount_when_it_ends_built_or_failed(tmp_path, cache_di
     assert store_images(cache_dir) == images_before
 
 
+def test_a_dead_builds_leftover_mount_does_not_stall_the_store(tmp_path, cache_dir):
+    # A killed buildah can leave a layer it was making mounted, which buildah can then never
+    # delete ("unlinkat …/merged: device or resource busy", after a 10 s wait on every
+    # command). Played here by a bind mount in the store's overlay directory beside a dead
+    # build's marker: the next build, alone on the store, detaches it before it sweeps.
+    package = package_repo(tmp_path / "repo")
+    lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(package))
+    store = cache_dir.with_name(cache_dir.name + ".buildah")
+    merged = store / "graph" / "overlay" / ("f" * 64) / "merged"
+    merged.mkdir(parents=True)
+    source = tmp_path / "elsewhere"
+    source.mkdir()
+    run(["mount", "--bind", str(source), str(merged)])
+    try:
+        (store / "builds").mkdir(exist_ok=True)
+        (store / "builds" / "999999-dead").touch()
+        assert store_mounts(cache_dir) == [str(merged)]
+        again = lkpkg(
+            "build",
+            "--force",
+            "--cache",
+            str(cache_dir),
+            "--platforms",
+            "linux/amd64",
+            str(package),
+        )
+        assert "built=amd64" in again.stdout
+        assert store_mounts(cache_dir) == [], store_state(cache_dir)
+        assert buildah_containers(cache_dir) == []
+        assert not list((store / "builds").iterdir())
+    finally:
+        subprocess.run(["umount", "-l", str(merged)], capture_output=True, check=False)
+
+
 def test_buildah_never_sees_a_passphrase(tmp_path, cache_dir):
     package = package_repo(tmp_path / "repo")
     dumps = tmp_path / "environ"

@@ -48,7 +48,7 @@ from lkpkg.builders.dockerfile import platform_args
 from lkpkg.builders.locks import host_lock, lock_path
 from lkpkg.builders.longvalues import add_labels, check_build_args, split_labels
 from lkpkg.builders.memo import ProvidedBases, VersionMemo
-from lkpkg.fsutil import acquire_lock, atomic_write
+from lkpkg.fsutil import acquire_lock, atomic_write, detach_mount, mount_points_under
 from lkpkg.platforms import host_platform
 from lkpkg.proc import child_environment, run_logged, run_quiet
 
@@ -223,6 +223,12 @@ class BuildahBuilder:
             left = list(builds.iterdir()) if builds.is_dir() else None
             if not (left is None or left or (ending and lists_containers(store))):
                 return
+            # No build runs on the store now, so every mount under it is a dead build's. A
+            # killed buildah can leave a layer it was making (containers-storage calls it
+            # "incomplete") mounted; buildah then fails to delete it ("unlinkat …/merged:
+            # device or resource busy"), after a 10 s wait, on every later command.
+            for point in mount_points_under(store):
+                detach_mount(point)
             if self._quiet(env, "rm", "--all").returncode == 0:  # a marker stays until it works
                 builds.mkdir(exist_ok=True)
                 for marker in left or ():
