@@ -40,7 +40,10 @@ def skopeo_raw(info: RegistryInfo, ref: str) -> dict[str, Any]:
     args += ["--tls-verify=false"] if info.ca_cert is None else ["--cert-dir", str(info.cert_dir)]
     if info.username:
         args += ["--creds", f"{info.username}:{info.password}"]
-    document: dict[str, Any] = json.loads(run([*args, f"docker://{ref}"]).stdout)
+    done = subprocess.run([*args, f"docker://{ref}"], capture_output=True, text=True, check=False)
+    issuer = info.token_issuer
+    assert done.returncode == 0, done.stderr + (issuer.diagnosis() if issuer else "")
+    document: dict[str, Any] = json.loads(done.stdout)
     return document
 
 

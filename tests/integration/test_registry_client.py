@@ -223,7 +223,8 @@ def test_fixture_works_for_skopeo(
             f"--dest-cert-dir={registry.cert_dir}",
         ]
     copied = subprocess.run(copy, capture_output=True, text=True, timeout=120)
-    assert copied.returncode == 0, copied.stderr
+    issuer = registry.token_issuer
+    assert copied.returncode == 0, copied.stderr + (issuer.diagnosis() if issuer else "")
 
     # Read back through the docker config the fixture wrote (config.json auths + certs.d).
     inspect = ["skopeo", "inspect", "--raw", target]
