@@ -210,6 +210,33 @@ def test_a_dead_builds_leftover_mount_does_not_stall_the_store(tmp_path, cache_d
         subprocess.run(["umount", "-l", str(merged)], capture_output=True, check=False)
 
 
+def test_a_container_a_killed_buildah_left_without_its_metadata_is_removed(tmp_path, cache_dir):
+    # Killed at the wrong moment, `buildah build` leaves a container in the store before it
+    # wrote its own metadata: `buildah containers --all` lists it (no image name), and
+    # `buildah rm --all` passes over it, exit 0 (a full CI run found one after test_hygiene's
+    # kills). Played here with containers-storage's own tool, beside a dead build's marker.
+    package = package_repo(tmp_path / "repo")
+    lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(package))
+    store = cache_dir.with_name(cache_dir.name + ".buildah")
+    image = sorted(store_images(cache_dir))[0].removeprefix("sha256:")
+    run(
+        ["containers-storage", "create-container", "--name", "debian-working-container", image],
+        env=store_env(cache_dir),
+    )
+    assert buildah_containers(cache_dir) != []
+    run(["buildah", "rm", "--all"], env=store_env(cache_dir))
+    assert buildah_containers(cache_dir) != []  # what buildah alone leaves
+    (store / "builds").mkdir(exist_ok=True)
+    (store / "builds" / "999999-dead").touch()
+    again = lkpkg(
+        "build", "--force", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(package)
+    )
+    assert "built=amd64" in again.stdout
+    assert buildah_containers(cache_dir) == [], store_state(cache_dir)
+    assert not list((store / "builds").iterdir())
+    assert store_mounts(cache_dir) == []
+
+
 def test_buildah_never_sees_a_passphrase(tmp_path, cache_dir):
     package = package_repo(tmp_path / "repo")
     dumps = tmp_path / "environ"

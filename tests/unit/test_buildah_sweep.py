@@ -100,3 +100,16 @@ def test_a_build_ending_while_another_runs_leaves_the_sweep_to_it(builder, tmp_p
     with buildah._building(env, store):  # the next build, alone when it ends
         pass
     assert called(calls) == ["rm --all"]
+
+
+def test_listed_containers_gives_the_ids_of_both_lists(tmp_path):
+    from lkpkg.builders.buildah import listed_containers
+
+    store = store_listing(tmp_path / "s", '[{"id": "aaa", "names": ["x"]}, {"id": "bbb"}]')
+    volatile = store / "run" / "overlay-containers" / "volatile-containers.json"
+    volatile.parent.mkdir(parents=True)
+    volatile.write_text('[{"id": "ccc"}]')
+    assert listed_containers(store) == ["aaa", "bbb", "ccc"]
+    volatile.write_text("not json")
+    assert listed_containers(store) is None
+    assert listed_containers(tmp_path / "never") == []

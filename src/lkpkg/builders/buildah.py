@@ -86,11 +86,12 @@ def parse_version(json_output: str, text_output: str = "") -> str | None:
     return None
 
 
-def lists_containers(store: Path) -> bool:
-    """Whether the containers-storage of `store` (as `_prepare_store` lays it out: overlay,
-    graph and run state under it) lists a working container: its container list, and the
-    list of volatile ones that newer versions keep in the run state. A list that cannot be
-    read counts as listing one (buildah is then asked)."""
+def listed_containers(store: Path) -> list[str] | None:
+    """The ids of the containers the containers-storage of `store` lists (as `_prepare_store`
+    lays it out: overlay, graph and run state under it): its container list, and the list of
+    volatile ones that newer versions keep in the run state. None when a list cannot be
+    read."""
+    ids: list[str] = []
     for listing in (
         store / "graph" / "overlay-containers" / "containers.json",
         store / "run" / "overlay-containers" / "volatile-containers.json",
@@ -100,10 +101,18 @@ def lists_containers(store: Path) -> bool:
         except FileNotFoundError:
             continue
         except (OSError, ValueError):
-            return True
-        if containers:
-            return True
-    return False
+            return None
+        if not isinstance(containers, list):
+            return None
+        ids += [str(c.get("id")) for c in containers if isinstance(c, dict) and c.get("id")]
+    return ids
+
+
+def lists_containers(store: Path) -> bool:
+    """Whether `store` lists a container (a list that cannot be read counts as listing one:
+    buildah is then asked)."""
+    listed = listed_containers(store)
+    return listed is None or bool(listed)
 
 
 class BuildahBuilder:
@@ -229,12 +238,27 @@ class BuildahBuilder:
             # device or resource busy"), after a 10 s wait, on every later command.
             for point in mount_points_under(store):
                 detach_mount(point)
-            if self._quiet(env, "rm", "--all").returncode == 0:  # a marker stays until it works
+            if self._quiet(env, "rm", "--all").returncode == 0 and self._drop_storage_only(
+                env, store
+            ):  # a marker stays until it works
                 builds.mkdir(exist_ok=True)
                 for marker in left or ():
                     marker.unlink(missing_ok=True)
         finally:
             os.close(alone)
+
+    def _drop_storage_only(self, env: dict[str, str], store: Path) -> bool:
+        """Delete the containers `buildah rm --all` leaves: those a killed buildah recorded in
+        the store before it wrote its own metadata for them (`buildah containers --all`
+        lists them, nameless as to their image; buildah cannot remove them). Through
+        containers-storage's own tool, which reads the same `storage.conf`. False when some
+        are left (then the markers stay, for the next sweep)."""
+        left = listed_containers(store)
+        if not left:
+            return left is not None
+        for container in left:
+            run_quiet(["containers-storage", "delete-container", container], env=env)
+        return listed_containers(store) == []
 
     def _has_image(self, env: dict[str, str], image_id: str) -> bool:
         result = self._quiet(
