@@ -176,6 +176,21 @@ def test_a_build_leaves_no_mount_when_it_ends_built_or_failed(tmp_path, cache_di
     assert store_images(cache_dir) == images_before
 
 
+def build_after_a_dead_build(cache: Path, package: Path) -> None:
+    """Leave a dead build's marker in the cache's store, build `package` again, and check
+    the build's sweep left the store empty: no mount, no container, no marker."""
+    builds = cache.with_name(cache.name + ".buildah") / "builds"
+    builds.mkdir(exist_ok=True)
+    (builds / "999999-dead").touch()
+    again = lkpkg(
+        "build", "--force", "--cache", str(cache), "--platforms", "linux/amd64", str(package)
+    )
+    assert "built=amd64" in again.stdout
+    assert store_mounts(cache) == [], store_state(cache)
+    assert buildah_containers(cache) == [], store_state(cache)
+    assert not list(builds.iterdir())
+
+
 def test_a_dead_builds_leftover_mount_does_not_stall_the_store(tmp_path, cache_dir):
     # A killed buildah can leave a layer it was making mounted, which buildah can then never
     # delete ("unlinkat …/merged: device or resource busy", after a 10 s wait on every
@@ -190,22 +205,8 @@ def test_a_dead_builds_leftover_mount_does_not_stall_the_store(tmp_path, cache_d
     source.mkdir()
     run(["mount", "--bind", str(source), str(merged)])
     try:
-        (store / "builds").mkdir(exist_ok=True)
-        (store / "builds" / "999999-dead").touch()
         assert store_mounts(cache_dir) == [str(merged)]
-        again = lkpkg(
-            "build",
-            "--force",
-            "--cache",
-            str(cache_dir),
-            "--platforms",
-            "linux/amd64",
-            str(package),
-        )
-        assert "built=amd64" in again.stdout
-        assert store_mounts(cache_dir) == [], store_state(cache_dir)
-        assert buildah_containers(cache_dir) == []
-        assert not list((store / "builds").iterdir())
+        build_after_a_dead_build(cache_dir, package)
     finally:
         subprocess.run(["umount", "-l", str(merged)], capture_output=True, check=False)
 
@@ -217,7 +218,6 @@ def test_a_container_a_killed_buildah_left_without_its_metadata_is_removed(tmp_p
     # kills). Played here with containers-storage's own tool, beside a dead build's marker.
     package = package_repo(tmp_path / "repo")
     lkpkg("build", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(package))
-    store = cache_dir.with_name(cache_dir.name + ".buildah")
     image = sorted(store_images(cache_dir))[0].removeprefix("sha256:")
     run(
         ["containers-storage", "create-container", "--name", "debian-working-container", image],
@@ -226,15 +226,7 @@ def test_a_container_a_killed_buildah_left_without_its_metadata_is_removed(tmp_p
     assert buildah_containers(cache_dir) != []
     run(["buildah", "rm", "--all"], env=store_env(cache_dir))
     assert buildah_containers(cache_dir) != []  # what buildah alone leaves
-    (store / "builds").mkdir(exist_ok=True)
-    (store / "builds" / "999999-dead").touch()
-    again = lkpkg(
-        "build", "--force", "--cache", str(cache_dir), "--platforms", "linux/amd64", str(package)
-    )
-    assert "built=amd64" in again.stdout
-    assert buildah_containers(cache_dir) == [], store_state(cache_dir)
-    assert not list((store / "builds").iterdir())
-    assert store_mounts(cache_dir) == []
+    build_after_a_dead_build(cache_dir, package)
 
 
 def test_buildah_never_sees_a_passphrase(tmp_path, cache_dir):
